@@ -55,7 +55,15 @@ export type GenerateEvent =
   | { type: "start"; promptTokens: number; cachedPromptTokens: number; time: number }
   /** New text. `tokens` is how many generated tokens this text completes (may be 0 while a multi-byte
    * character or a possible stop string is held back, and more than 1 when it is released). */
-  | { type: "text"; text: string; tokens: number; time: number }
+  | {
+      type: "text";
+      text: string;
+      tokens: number;
+      time: number;
+      /** Set when the engine already knows this text is reasoning (an upstream that splits it
+       * itself, e.g. vLLM with --reasoning-parser); otherwise the profile's parser decides. */
+      channel?: "reasoning";
+    }
   | {
       type: "done";
       finishReason: FinishReason;
