@@ -140,3 +140,26 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** An upstream OpenAI-compatible server (vLLM, llama-server, ...) answered with an error or could not
+ * be reached. `status` is the upstream HTTP status, undefined when no response came. */
+export class UpstreamError extends ServelabError {
+  readonly status: number | undefined;
+  /** The upstream base URL. */
+  readonly url: string | undefined;
+  constructor(message: string, status?: number, url?: string, options: ServelabErrorOptions = {}) {
+    super("UPSTREAM_FAILED", message, options);
+    this.status = status;
+    this.url = url;
+  }
+}
+
+/** An engine's runtime (vLLM, the Python it needs) is not installed; the message says how to install it. */
+export class EngineNotInstalledError extends ServelabError {
+  /** The engine that is missing, e.g. "vllm". */
+  readonly engine: string;
+  constructor(engine: string, message: string, options: ServelabErrorOptions = {}) {
+    super("ENGINE_NOT_INSTALLED", message, options);
+    this.engine = engine;
+  }
+}
