@@ -1,0 +1,191 @@
+/**
+ * The JSON shape of a whole `servelab compare` run: one ComparisonResult holding one
+ * ConfigurationResult per engine/model/precision configuration. Everything a failed or partial
+ * configuration could lack is optional, so a report can always be rendered from what was measured.
+ */
+
+import type { EngineKind, Precision } from "../engines/engine.js";
+
+/** Version of this JSON shape; bumped when a field changes meaning or is removed. */
+export const comparisonResultVersion = 1;
+
+/** Distribution summary of a sample (milliseconds, tokens, ...). `std` is the sample standard deviation. */
+export interface Summary {
+  mean: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  min: number;
+  max: number;
+  std: number;
+  n: number;
+}
+
+/** A summary plus the raw samples it was computed from (kept for charts). */
+export interface SampledSummary {
+  summary: Summary;
+  samples: number[];
+}
+
+/** The machine the comparison ran on. */
+export interface ComparisonEnvironment {
+  /** servelab's version. */
+  servelab: string;
+  /** Node.js version (process.version). */
+  node: string;
+  /** OS name and release, e.g. "linux 6.8.0". */
+  os: string;
+  /** CPU model name. */
+  cpu: string;
+  /** Logical CPU cores. */
+  cores: number;
+  /** Total system memory in bytes. */
+  memoryBytes: number;
+  gpus: GpuInfo[];
+}
+
+export interface GpuInfo {
+  name: string;
+  memoryBytes?: number;
+  driver?: string;
+}
+
+/** One comparison: the environment, the command that made it and one result per configuration. */
+export interface ComparisonResult {
+  version: typeof comparisonResultVersion;
+  /** ISO 8601 timestamp. */
+  createdAt: string;
+  environment: ComparisonEnvironment;
+  /** The command line that produced this result, for reproduction. */
+  command: string;
+  configurations: ConfigurationResult[];
+  /** Name of the configuration others are compared against (change %, agreement); the first by default. */
+  reference?: string;
+}
+
+export type ConfigurationStatus = "ok" | "failed";
+
+export interface ConfigurationResult {
+  /** Unique, human-readable name ("r1-1.5b-f32"). */
+  name: string;
+  engine: EngineKind;
+  /** Model source (path, hf: URI or upstream model id). */
+  model: string;
+  precision: Precision;
+  /** True when the weights are synthetic (random): quality numbers then mean nothing. */
+  synthetic: boolean;
+  status: ConfigurationStatus;
+  /** Why the configuration failed (status "failed"), one line. */
+  error?: string;
+  load?: LoadResult;
+  memory?: MemoryResult;
+  latency?: LatencyResult;
+  throughput?: ThroughputResult;
+  maxConcurrencyUnderSlo?: MaxConcurrencyResult;
+  quality?: QualitySummary;
+}
+
+export interface LoadResult {
+  /** Milliseconds from starting the load until the engine could generate. */
+  loadTimeMs?: number;
+  /** Milliseconds from the start of the load until the first token of a first request. */
+  firstTokenMs?: number;
+}
+
+export interface MemoryResult {
+  /** Memory in use with the model loaded and no request running. */
+  idleBytes?: number;
+  /** Highest memory in use during the measurements. */
+  peakBytes?: number;
+  /** What was measured: resident set size of the serving process, or GPU memory. */
+  kind: "rss" | "vram";
+}
+
+export type PromptClass = "short" | "medium" | "long";
+
+export interface LatencyResult {
+  /** Time to first token per prompt class. */
+  ttftMs?: Partial<Record<PromptClass, SampledSummary>>;
+  /** Inter-token latency. */
+  itlMs?: SampledSummary;
+}
+
+export interface ConcurrencyPoint {
+  concurrency: number;
+  outputTokensPerSecond: number;
+  p95ItlMs?: number;
+  requestsPerMinute?: number;
+}
+
+export interface ThroughputResult {
+  /** Output tokens per second of a single request stream. */
+  outputTokensPerSecond?: number;
+  /** Completed requests per minute with 4 requests in flight. */
+  requestsPerMinuteAt4?: number;
+  byConcurrency?: ConcurrencyPoint[];
+}
+
+export interface MaxConcurrencyResult {
+  /** Highest concurrency that kept the latency objective (0 when none did). */
+  value: number;
+  /** The objective, e.g. "p95 ITL <= 50 ms". */
+  slo: string;
+}
+
+/** A proportion with its 95% Wilson score interval. */
+export interface Proportion {
+  /** Successes over n (0 when n is 0). */
+  value: number;
+  low: number;
+  high: number;
+  successes: number;
+  n: number;
+}
+
+/** Quality of one configuration on a set of problems. */
+export interface QualitySummary {
+  /** Where the problems came from: "generated (seed 1, 40 problems)" or a file path. */
+  dataset: string;
+  /** Problems attempted. */
+  n: number;
+  /** Problems whose boxed answer equals the expected answer, with a 95% Wilson interval. */
+  accuracy: Proportion;
+  /** Accuracy per problem kind. */
+  byKind: Record<string, Proportion>;
+  /** Share of problems that hit the token limit (finish reason "length") before giving an answer. */
+  truncationRate: number;
+  meanCompletionTokens: number;
+  /** Problems whose request failed (counted as wrong). */
+  errors: number;
+  /** True when the weights are synthetic; `note` then says the numbers are not meaningful. */
+  synthetic: boolean;
+  /** A plain-language caveat to show next to the numbers. */
+  note?: string;
+  /** Agreement with the reference configuration, when this is not the reference. */
+  agreement?: AgreementSummary;
+}
+
+/** How closely a candidate's answers follow the reference's on the same prompts (greedy decoding). */
+export interface AgreementSummary {
+  /** Name of the reference configuration. */
+  reference?: string;
+  /** Problems answered by both. */
+  n: number;
+  /** Share of problems where both gave a final answer and the answers are equal. */
+  sameAnswerRate: number;
+  /** Share of problems whose generated texts are token-for-token identical. */
+  identicalRate: number;
+  /** Position (0-based token index) of the first differing token, over the texts that differ. */
+  firstDifferingToken?: Summary;
+  /** The tokenizer the positions are counted in ("words-and-punctuation" or a model tokenizer name). */
+  tokenizer: string;
+  /** Mean chrF (n=6, beta=2, whitespace removed; 0-100) of candidate against reference text. */
+  chrf: number;
+  /** Mean cosine similarity of embeddings, when an embedding provider was configured. */
+  embeddingCosine?: number;
+  /** Which embedding model produced `embeddingCosine`. */
+  embeddingModel?: string;
+  synthetic: boolean;
+  note?: string;
+}
