@@ -1,0 +1,294 @@
+/**
+ * The metric rows of a comparison table, defined once so the HTML, terminal and Markdown reports show
+ * exactly the same metrics, directions and changes.
+ */
+
+import type { ComparisonResult, ConfigurationResult, PromptClass } from "../../compare/types.js";
+import { formatBytes, formatMilliseconds, formatNumber } from "./format.js";
+
+/** Which way is better: lower (latency, memory), higher (throughput, accuracy), or neither. */
+export type BetterDirection = "lower" | "higher" | "none";
+
+/** Unit of a row's values; "percent" values are 0-100. */
+export type MetricUnit =
+  "ms" | "bytes" | "tokens/s" | "requests/min" | "requests" | "percent" | "tokens" | "score";
+
+/** One metric across all configurations. */
+export interface ComparisonRow {
+  /** Stable key, e.g. "ttft.short.p50". */
+  id: string;
+  /** Section of the table: "Load", "Memory", "Latency", "Throughput", "Quality", "Agreement". */
+  group: string;
+  label: string;
+  unit: MetricUnit;
+  better: BetterDirection;
+  /** One value per configuration, in `result.configurations` order; undefined where not measured. */
+  values: Array<number | undefined>;
+  /**
+   * Change of each configuration against the reference: relative percent for most units, percentage
+   * points for "percent" rows (see changeUnit). Undefined for the reference itself and missing values.
+   */
+  change: Array<number | undefined>;
+  changeUnit: "%" | "pp";
+  /** Per configuration: the change is an improvement (true), a regression (false), or neither (undefined). */
+  improved: Array<boolean | undefined>;
+}
+
+/** Index of the reference configuration: `result.reference` by name, else the first that succeeded. */
+export function findReferenceIndex(result: ComparisonResult): number {
+  if (result.reference !== undefined) {
+    const index = result.configurations.findIndex((c) => c.name === result.reference);
+    if (index >= 0) return index;
+  }
+  const ok = result.configurations.findIndex((c) => c.status === "ok");
+  return ok >= 0 ? ok : 0;
+}
+
+interface MetricDefinition {
+  id: string;
+  group: string;
+  label: string;
+  unit: MetricUnit;
+  better: BetterDirection;
+  read: (c: ConfigurationResult) => number | undefined;
+  /** Agreement rows have no value for the reference itself. */
+  agreement?: boolean;
+}
+
+const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
+
+function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
+  const slo = result.configurations.find((c) => c.maxConcurrencyUnderSlo !== undefined)
+    ?.maxConcurrencyUnderSlo?.slo;
+  const percent = (value: number | undefined) => (value === undefined ? undefined : value * 100);
+  return [
+    {
+      id: "load.time",
+      group: "Load",
+      label: "Load time",
+      unit: "ms",
+      better: "lower",
+      read: (c) => c.load?.loadTimeMs,
+    },
+    {
+      id: "load.firstToken",
+      group: "Load",
+      label: "First token after load",
+      unit: "ms",
+      better: "lower",
+      read: (c) => c.load?.firstTokenMs,
+    },
+    {
+      id: "memory.idle",
+      group: "Memory",
+      label: "Memory, idle",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => c.memory?.idleBytes,
+    },
+    {
+      id: "memory.peak",
+      group: "Memory",
+      label: "Memory, peak",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => c.memory?.peakBytes,
+    },
+    ...promptClasses.flatMap((prompt): MetricDefinition[] => [
+      {
+        id: `ttft.${prompt}.p50`,
+        group: "Latency",
+        label: `TTFT ${prompt} prompt, p50`,
+        unit: "ms",
+        better: "lower",
+        read: (c) => c.latency?.ttftMs?.[prompt]?.summary.p50,
+      },
+      {
+        id: `ttft.${prompt}.p95`,
+        group: "Latency",
+        label: `TTFT ${prompt} prompt, p95`,
+        unit: "ms",
+        better: "lower",
+        read: (c) => c.latency?.ttftMs?.[prompt]?.summary.p95,
+      },
+    ]),
+    {
+      id: "itl.p50",
+      group: "Latency",
+      label: "Inter-token latency, p50",
+      unit: "ms",
+      better: "lower",
+      read: (c) => c.latency?.itlMs?.summary.p50,
+    },
+    {
+      id: "itl.p95",
+      group: "Latency",
+      label: "Inter-token latency, p95",
+      unit: "ms",
+      better: "lower",
+      read: (c) => c.latency?.itlMs?.summary.p95,
+    },
+    {
+      id: "throughput.single",
+      group: "Throughput",
+      label: "Output tokens/s, one stream",
+      unit: "tokens/s",
+      better: "higher",
+      read: (c) => c.throughput?.outputTokensPerSecond,
+    },
+    {
+      id: "throughput.rpmAt4",
+      group: "Throughput",
+      label: "Requests/min at concurrency 4",
+      unit: "requests/min",
+      better: "higher",
+      read: (c) => c.throughput?.requestsPerMinuteAt4,
+    },
+    {
+      id: "throughput.maxConcurrency",
+      group: "Throughput",
+      label: slo === undefined ? "Max concurrency under SLO" : `Max concurrency (${slo})`,
+      unit: "requests",
+      better: "higher",
+      read: (c) => c.maxConcurrencyUnderSlo?.value,
+    },
+    {
+      id: "quality.accuracy",
+      group: "Quality",
+      label: "Accuracy",
+      unit: "percent",
+      better: "higher",
+      read: (c) => percent(c.quality?.accuracy.value),
+    },
+    {
+      id: "quality.truncation",
+      group: "Quality",
+      label: "Truncated before answering",
+      unit: "percent",
+      better: "lower",
+      read: (c) => percent(c.quality?.truncationRate),
+    },
+    {
+      id: "quality.tokens",
+      group: "Quality",
+      label: "Mean completion tokens",
+      unit: "tokens",
+      better: "none",
+      read: (c) => c.quality?.meanCompletionTokens,
+    },
+    {
+      id: "agreement.sameAnswer",
+      group: "Agreement",
+      label: "Same final answer as reference",
+      unit: "percent",
+      better: "higher",
+      agreement: true,
+      read: (c) => percent(c.quality?.agreement?.sameAnswerRate),
+    },
+    {
+      id: "agreement.chrf",
+      group: "Agreement",
+      label: "chrF against reference",
+      unit: "score",
+      better: "higher",
+      agreement: true,
+      read: (c) => c.quality?.agreement?.chrf,
+    },
+    {
+      id: "agreement.embedding",
+      group: "Agreement",
+      label: "Embedding cosine to reference",
+      unit: "score",
+      better: "higher",
+      agreement: true,
+      read: (c) => c.quality?.agreement?.embeddingCosine,
+    },
+    {
+      id: "agreement.firstDifference",
+      group: "Agreement",
+      label: "First differing token, median",
+      unit: "tokens",
+      better: "higher",
+      agreement: true,
+      read: (c) => c.quality?.agreement?.firstDifferingToken?.p50,
+    },
+  ];
+}
+
+/**
+ * The rows of the comparison table: every metric that at least one configuration has, with each
+ * configuration's value and its change against the reference (see {@link findReferenceIndex}).
+ * Failed configurations contribute no values.
+ */
+export function comparisonRows(result: ComparisonResult): ComparisonRow[] {
+  const referenceIndex = findReferenceIndex(result);
+  const rows: ComparisonRow[] = [];
+  for (const definition of buildDefinitions(result)) {
+    const values = result.configurations.map((c) => {
+      if (c.status !== "ok") return undefined;
+      const value = definition.read(c);
+      return value === undefined || !Number.isFinite(value) ? undefined : value;
+    });
+    if (values.every((value) => value === undefined)) continue;
+    const changeUnit = definition.unit === "percent" ? "pp" : "%";
+    const reference = values[referenceIndex];
+    const change = values.map((value, i) => {
+      if (
+        i === referenceIndex ||
+        value === undefined ||
+        reference === undefined ||
+        definition.agreement === true
+      ) {
+        return undefined;
+      }
+      if (changeUnit === "pp") return value - reference;
+      return reference === 0 ? undefined : ((value - reference) / Math.abs(reference)) * 100;
+    });
+    const improved = change.map((delta) => {
+      if (delta === undefined || delta === 0 || definition.better === "none") return undefined;
+      return definition.better === "lower" ? delta < 0 : delta > 0;
+    });
+    rows.push({
+      id: definition.id,
+      group: definition.group,
+      label: definition.label,
+      unit: definition.unit,
+      better: definition.better,
+      values,
+      change,
+      changeUnit,
+      improved,
+    });
+  }
+  return rows;
+}
+
+/** A row value with its unit, as the tables print it ("—" when missing). */
+export function formatMetricValue(value: number | undefined, unit: MetricUnit): string {
+  if (value === undefined || !Number.isFinite(value)) return "—";
+  switch (unit) {
+    case "ms":
+      return formatMilliseconds(value);
+    case "bytes":
+      return formatBytes(value);
+    case "percent":
+      return `${formatNumber(value, 1)}%`;
+    case "tokens/s":
+      return `${formatNumber(value, 1)} tok/s`;
+    case "requests/min":
+      return `${formatNumber(value, 1)} req/min`;
+    case "requests":
+      return formatNumber(value, 0);
+    case "tokens":
+      return `${formatNumber(value, 1)} tok`;
+    case "score":
+      return formatNumber(value, value <= 1 ? 3 : 1);
+  }
+}
+
+/** A change as the tables print it: "+12.3%", "−4.0 pp", "—". */
+export function formatChange(change: number | undefined, changeUnit: "%" | "pp"): string {
+  if (change === undefined || !Number.isFinite(change)) return "—";
+  const sign = change > 0 ? "+" : change < 0 ? "−" : "±";
+  return `${sign}${formatNumber(Math.abs(change), 1)}${changeUnit === "pp" ? " pp" : "%"}`;
+}
