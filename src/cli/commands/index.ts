@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { registerSynthCommand } from "./synth.js";
+import { registerInspectCommand } from "./inspect.js";
 
 /** Each command file exports one register function; the order here is the order in --help. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [registerSynthCommand, registerInspectCommand];
