@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import { registerSynthCommand } from "./synth.js";
 import { registerInspectCommand } from "./inspect.js";
+import { registerChatCommand } from "./chat.js";
 
 /** Each command file exports one register function; the order here is the order in --help. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerSynthCommand, registerInspectCommand];
+export const commands: RegisterCommand[] = [registerSynthCommand, registerInspectCommand, registerChatCommand];
