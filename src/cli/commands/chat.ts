@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { createClient } from "../../client/index.js";
 import { runChatSession, type ChatSettings } from "../ui/chat-session.js";
-import { parsePositiveIntegerOption } from "../options.js";
 
 /** Flags of `servelab chat`. */
 export interface ChatFlags {
@@ -61,7 +60,7 @@ export function registerChatCommand(program: Command): void {
       "nucleus sampling (default: the server's / profile's)",
       parseNumberIn("--top-p", 0, 1),
     )
-    .option("--max-tokens <n>", "most tokens per reply", parsePositiveIntegerOption("--max-tokens"))
+    .option("--max-tokens <n>", "most tokens per reply", parseNumberIn("--max-tokens", 1, 1_000_000, true))
     .option("--hide-thinking", "do not print the reasoning, only the answer")
     .option("--math", "ask for step-by-step reasoning and a \\boxed{} answer")
     .addHelpText(
