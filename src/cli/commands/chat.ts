@@ -24,11 +24,18 @@ export interface ChatFlags {
   math?: boolean;
 }
 
-function parseNumberIn(flag: string, min: number, max: number): (value: string) => number {
+function parseNumberIn(flag: string, min: number, max: number, integer = false): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${flag} must be a number from ${min} to ${max}, got "${value}"`, {
+    if (
+      value.trim() === "" ||
+      !Number.isFinite(n) ||
+      n < min ||
+      n > max ||
+      (integer && !Number.isInteger(n))
+    ) {
+      const kind = integer ? "an integer" : "a number";
+      throw new InvalidArgumentError(`${flag} must be ${kind} from ${min} to ${max}, got "${value}"`, {
         param: flag,
       });
     }
