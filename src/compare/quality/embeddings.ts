@@ -4,7 +4,7 @@
  */
 
 import { request } from "undici";
-import { InvalidArgumentError, ServelabError, errorMessage } from "../../core/errors.js";
+import { InvalidArgumentError, ServelabError, UpstreamError, errorMessage } from "../../core/errors.js";
 
 /** Turns texts into vectors; the i-th vector belongs to the i-th text. */
 export interface EmbeddingProvider {
@@ -81,9 +81,10 @@ export function createEndpointEmbeddingProvider(
         typeof body === "object" && body !== null && "error" in body
           ? JSON.stringify((body as { error: unknown }).error)
           : String(body).slice(0, 200);
-      throw new ServelabError(
-        "UPSTREAM_FAILED",
+      throw new UpstreamError(
         `embedding endpoint ${url.href} answered HTTP ${status}: ${message}`,
+        status,
+        url.href,
       );
     }
     const data = (body as { data?: unknown } | null)?.data;

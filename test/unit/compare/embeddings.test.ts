@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServelabError } from "../../../src/core/errors.js";
+import { ServelabError, UpstreamError } from "../../../src/core/errors.js";
 import { createEndpointEmbeddingProvider } from "../../../src/compare/quality/embeddings.js";
 
 interface Seen {
@@ -79,8 +79,9 @@ describe("createEndpointEmbeddingProvider", () => {
     const broken = createEndpointEmbeddingProvider({ baseUrl, model: "broken" });
     await expect(broken.embed(["x"])).rejects.toSatisfy(
       (err: unknown) =>
-        err instanceof ServelabError &&
+        err instanceof UpstreamError &&
         err.code === "UPSTREAM_FAILED" &&
+        err.status === 503 &&
         /HTTP 503: .*model is loading/.test(err.message),
     );
     const short = createEndpointEmbeddingProvider({ baseUrl, model: "short" });
