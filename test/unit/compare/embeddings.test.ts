@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServelabError, UpstreamError } from "../../../src/core/errors.js";
+import { UpstreamError } from "../../../src/core/errors.js";
 import { createEndpointEmbeddingProvider } from "../../../src/compare/quality/embeddings.js";
 
 interface Seen {
