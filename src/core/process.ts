@@ -174,7 +174,11 @@ export function spawnSupervised(options: SpawnSupervisedOptions): Promise<Superv
     try {
       mkdirSync(dirname(options.logFile), { recursive: true });
     } catch (err) {
-      return Promise.reject(new ServelabError("IO_FAILED", `cannot create the log directory for ${options.logFile}`, { cause: err }));
+      return Promise.reject(
+        new ServelabError("IO_FAILED", `cannot create the log directory for ${options.logFile}`, {
+          cause: err,
+        }),
+      );
     }
     log = createWriteStream(options.logFile, { flags: "a" });
     // A failing log file must not take the server down with it.

@@ -5,7 +5,13 @@
 
 import { Pool } from "undici";
 import type { Dispatcher } from "undici";
-import { EngineError, InvalidArgumentError, ModelNotFoundError, ServelabError, UpstreamError } from "../core/errors.js";
+import {
+  EngineError,
+  InvalidArgumentError,
+  ModelNotFoundError,
+  ServelabError,
+  UpstreamError,
+} from "../core/errors.js";
 import type {
   Engine,
   EngineInfo,
@@ -73,7 +79,12 @@ interface UsageChunk {
 
 interface StreamChunk {
   choices?: Array<{
-    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; thinking?: string | null };
+    delta?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      reasoning?: string | null;
+      thinking?: string | null;
+    };
     text?: string | null;
     finish_reason?: string | null;
     stop_reason?: string | number | null;
@@ -205,12 +216,21 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
       const models = await requestJson("GET", `${url.basePath}/models`, undefined, signal);
       if (models.status !== 200) {
         const err = mapUpstreamHttpError(models.status, models.text, url.href);
-        const hint = models.status === 401 || models.status === 403 ? " (set the API key the server expects)" : "";
-        throw new UpstreamError(`listing models at ${url.href}/models failed: ${err.message}${hint}`, models.status, url.href);
+        const hint =
+          models.status === 401 || models.status === 403 ? " (set the API key the server expects)" : "";
+        throw new UpstreamError(
+          `listing models at ${url.href}/models failed: ${err.message}${hint}`,
+          models.status,
+          url.href,
+        );
       }
       const list = (parseJson(models.text) as { data?: ModelEntry[] } | undefined)?.data;
       if (!Array.isArray(list) || list.length === 0) {
-        throw new UpstreamError(`the upstream server at ${url.href} lists no models at /models`, 200, url.href);
+        throw new UpstreamError(
+          `the upstream server at ${url.href} lists no models at /models`,
+          200,
+          url.href,
+        );
       }
       const ids = list.map((m) => String(m.id));
       const entry = options.model === undefined ? list[0] : list.find((m) => m.id === options.model);
@@ -226,9 +246,12 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
       if (typeof entry.max_model_len === "number" && entry.max_model_len > 0) {
         contextSize = entry.max_model_len;
       } else {
-        const props = await requestJson("GET", `${url.rootPath}/props`, undefined, signal).catch(() => undefined);
+        const props = await requestJson("GET", `${url.rootPath}/props`, undefined, signal).catch(
+          () => undefined,
+        );
         if (props?.status === 200) {
-          const parsed = parseJson(props.text) as { default_generation_settings?: { n_ctx?: unknown }; n_ctx?: unknown } | undefined;
+          const parsed = parseJson(props.text) as
+            { default_generation_settings?: { n_ctx?: unknown }; n_ctx?: unknown } | undefined;
           const nCtx = parsed?.default_generation_settings?.n_ctx ?? parsed?.n_ctx;
           if (typeof nCtx === "number" && nCtx > 0) {
             contextSize = nCtx;
@@ -247,7 +270,9 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
   function requireReady(): string {
     if (state !== "ready" || modelId === undefined) {
       throw new EngineError(
-        state === "disposed" ? "the upstream engine was disposed" : `the upstream engine is not ready (state: ${state}); call load() first`,
+        state === "disposed"
+          ? "the upstream engine was disposed"
+          : `the upstream engine is not ready (state: ${state}); call load() first`,
       );
     }
     return modelId;
@@ -352,7 +377,11 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           try {
             chunk = JSON.parse(data) as StreamChunk;
           } catch {
-            throw new UpstreamError(`upstream ${url.href} sent a malformed stream chunk: ${data.slice(0, 200)}`, 200, url.href);
+            throw new UpstreamError(
+              `upstream ${url.href} sent a malformed stream chunk: ${data.slice(0, 200)}`,
+              200,
+              url.href,
+            );
           }
           if (chunk.error !== undefined && chunk.error !== null) {
             throw mapUpstreamHttpError(undefined, JSON.stringify({ error: chunk.error }), url.href);
@@ -388,7 +417,13 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
             }
             const time = performance.now();
             if (hasReasoning) {
-              yield { type: "text", text: reasoning as string, tokens: hasText ? 0 : newTokens, time, channel: "reasoning" };
+              yield {
+                type: "text",
+                text: reasoning as string,
+                tokens: hasText ? 0 : newTokens,
+                time,
+                channel: "reasoning",
+              };
             }
             if (hasText) yield { type: "text", text: text as string, tokens: newTokens, time };
           }
@@ -415,7 +450,11 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           yield* abortedEvents();
           return;
         }
-        throw new UpstreamError(`the stream from ${url.href} ended without a finish_reason`, undefined, url.href);
+        throw new UpstreamError(
+          `the stream from ${url.href} ended without a finish_reason`,
+          undefined,
+          url.href,
+        );
       }
       if (!started) yield startEvent(undefined);
       const done: GenerateEvent = {
@@ -425,7 +464,8 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
         completionTokens,
         time: performance.now(),
       };
-      if (typeof stopReason === "string" && request.stop?.includes(stopReason) === true) done.stopSequence = stopReason;
+      if (typeof stopReason === "string" && request.stop?.includes(stopReason) === true)
+        done.stopSequence = stopReason;
       phase = "done";
       yield done;
     } finally {
@@ -445,13 +485,22 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     const estimate = (): number => Math.max(1, Math.ceil(text.length / 4));
     if (tokenizeForm === "estimate") return estimate();
     const forms: Array<"vllm" | "llama.cpp"> =
-      tokenizeForm !== undefined ? [tokenizeForm] : flavor === "llama.cpp" ? ["llama.cpp"] : ["vllm", "llama.cpp"];
+      tokenizeForm !== undefined
+        ? [tokenizeForm]
+        : flavor === "llama.cpp"
+          ? ["llama.cpp"]
+          : ["vllm", "llama.cpp"];
     for (const form of forms) {
       const body = form === "vllm" ? { model, prompt: text } : { content: text };
       const response = await requestJson("POST", `${url.rootPath}/tokenize`, body).catch(() => undefined);
       if (response?.status !== 200) continue;
       const parsed = parseJson(response.text) as { count?: unknown; tokens?: unknown } | undefined;
-      const count = typeof parsed?.count === "number" ? parsed.count : Array.isArray(parsed?.tokens) ? parsed.tokens.length : undefined;
+      const count =
+        typeof parsed?.count === "number"
+          ? parsed.count
+          : Array.isArray(parsed?.tokens)
+            ? parsed.tokens.length
+            : undefined;
       if (count === undefined) continue;
       tokenizeForm = form;
       return count;
@@ -499,7 +548,8 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
   };
 
   function requireReadyOrFailed(): string {
-    if (modelId === undefined) throw new EngineError(`info() is valid once load() resolved (state: ${state})`);
+    if (modelId === undefined)
+      throw new EngineError(`info() is valid once load() resolved (state: ${state})`);
     return modelId;
   }
 }

@@ -85,15 +85,27 @@ export async function startUpstreamServer(options: UpstreamServerOptions = {}): 
     requests.push({ method: req.method ?? "GET", path, body, headers: req.headers });
     if (path === "/health") {
       if (options.health === "none") return json(res, 404, { error: "not found" });
-      return json(res, options.health ?? 200, options.health === 503 ? { error: { code: 503, message: "Loading model" } } : { status: "ok" });
+      return json(
+        res,
+        options.health ?? 200,
+        options.health === 503 ? { error: { code: 503, message: "Loading model" } } : { status: "ok" },
+      );
     }
     if (path === "/v1/models") {
-      if (options.modelsStatus !== undefined) return json(res, options.modelsStatus, { error: { message: "Invalid API Key", code: options.modelsStatus } });
-      return json(res, 200, { object: "list", data: [{ id: modelId, object: "model", owned_by: "llamacpp", meta: { n_ctx_train: 131072 } }] });
+      if (options.modelsStatus !== undefined)
+        return json(res, options.modelsStatus, {
+          error: { message: "Invalid API Key", code: options.modelsStatus },
+        });
+      return json(res, 200, {
+        object: "list",
+        data: [{ id: modelId, object: "model", owned_by: "llamacpp", meta: { n_ctx_train: 131072 } }],
+      });
     }
-    if (path === "/props") return json(res, 200, { default_generation_settings: { n_ctx: nCtx }, total_slots: 4 });
+    if (path === "/props")
+      return json(res, 200, { default_generation_settings: { n_ctx: nCtx }, total_slots: 4 });
     if (path === "/tokenize") {
-      if (typeof body?.["content"] !== "string") return json(res, 400, { error: { code: 400, message: "content missing" } });
+      if (typeof body?.["content"] !== "string")
+        return json(res, 400, { error: { code: 400, message: "content missing" } });
       return json(res, 200, { tokens: Array.from({ length: words(body["content"]) + 1 }, (_, i) => i) });
     }
     if (path === "/metrics") {
@@ -103,7 +115,8 @@ export async function startUpstreamServer(options: UpstreamServerOptions = {}): 
       );
     }
     const chat = path === "/v1/chat/completions";
-    if (!chat && path !== "/v1/completions") return json(res, 404, { error: { code: 404, message: "File Not Found" } });
+    if (!chat && path !== "/v1/completions")
+      return json(res, 404, { error: { code: 404, message: "File Not Found" } });
     if (options.failWith !== undefined) return json(res, options.failWith.status, options.failWith.body);
     const prompt = chat
       ? ((body?.["messages"] as Array<{ content: string }> | undefined) ?? []).map((m) => m.content).join(" ")
@@ -111,10 +124,19 @@ export async function startUpstreamServer(options: UpstreamServerOptions = {}): 
     const promptTokens = words(prompt) + 1;
     if (promptTokens > nCtx) {
       return json(res, 400, {
-        error: { code: 400, message: "the request exceeds the available context size, try increasing it", type: "exceed_context_size_error", n_prompt_tokens: promptTokens, n_ctx: nCtx },
+        error: {
+          code: 400,
+          message: "the request exceeds the available context size, try increasing it",
+          type: "exceed_context_size_error",
+          n_prompt_tokens: promptTokens,
+          n_ctx: nCtx,
+        },
       });
     }
-    const streamOptions = (body?.["stream_options"] ?? {}) as { include_usage?: boolean; continuous_usage_stats?: boolean };
+    const streamOptions = (body?.["stream_options"] ?? {}) as {
+      include_usage?: boolean;
+      continuous_usage_stats?: boolean;
+    };
     const maxTokens = Number(body?.["max_tokens"] ?? 100);
     const stop = (body?.["stop"] as string[] | undefined) ?? [];
     const script = [
@@ -131,11 +153,21 @@ export async function startUpstreamServer(options: UpstreamServerOptions = {}): 
     let completion = 0;
     let finish = "stop";
     let content = "";
-    const base = { id: "chatcmpl-x", created: 1, model: modelId, object: chat ? "chat.completion.chunk" : "text_completion" };
-    const usage = (): Record<string, number> => ({ prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion });
+    const base = {
+      id: "chatcmpl-x",
+      created: 1,
+      model: modelId,
+      object: chat ? "chat.completion.chunk" : "text_completion",
+    };
+    const usage = (): Record<string, number> => ({
+      prompt_tokens: promptTokens,
+      completion_tokens: completion,
+      total_tokens: promptTokens + completion,
+    });
     const send = (choice: Record<string, unknown>): void => {
       const chunk: Record<string, unknown> = { ...base, choices: [choice] };
-      if (options.continuousUsage === true && streamOptions.continuous_usage_stats === true) chunk["usage"] = usage();
+      if (options.continuousUsage === true && streamOptions.continuous_usage_stats === true)
+        chunk["usage"] = usage();
       res.write(`data: ${JSON.stringify(chunk)}\n\n`);
     };
     for (const { t, r } of script) {
@@ -152,12 +184,18 @@ export async function startUpstreamServer(options: UpstreamServerOptions = {}): 
       }
       completion++;
       if (!r) content += t;
-      if (chat) send({ index: 0, delta: r ? { [options.reasoningField ?? "reasoning_content"]: t } : { content: t }, finish_reason: null });
+      if (chat)
+        send({
+          index: 0,
+          delta: r ? { [options.reasoningField ?? "reasoning_content"]: t } : { content: t },
+          finish_reason: null,
+        });
       else send({ index: 0, text: t, finish_reason: null });
     }
     if (chat) send({ index: 0, delta: {}, finish_reason: finish });
     else send({ index: 0, text: "", finish_reason: finish });
-    if (streamOptions.include_usage === true) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: usage() })}\n\n`);
+    if (streamOptions.include_usage === true)
+      res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: usage() })}\n\n`);
     finished = true;
     res.end("data: [DONE]\n\n");
   });

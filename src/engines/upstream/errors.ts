@@ -16,7 +16,8 @@ function readErrorBody(text: string): ErrorBody {
     if (typeof parsed.error === "object" && parsed.error !== null) return parsed.error as ErrorBody;
     if (typeof parsed.error === "string") return { message: parsed.error };
     if (typeof parsed.message === "string") return parsed as ErrorBody;
-    if (parsed.detail !== undefined) return { message: typeof parsed.detail === "string" ? parsed.detail : JSON.stringify(parsed.detail) };
+    if (parsed.detail !== undefined)
+      return { message: typeof parsed.detail === "string" ? parsed.detail : JSON.stringify(parsed.detail) };
   } catch {
     /* not JSON */
   }
@@ -32,9 +33,14 @@ const num = (pattern: RegExp, text: string): number | undefined => {
  * Maps an upstream error response: context-length errors whose numbers can be read become
  * {@link ContextLengthExceededError}; everything else an {@link UpstreamError} with the upstream status.
  */
-export function mapUpstreamHttpError(status: number | undefined, bodyText: string, url: string): ServelabError {
+export function mapUpstreamHttpError(
+  status: number | undefined,
+  bodyText: string,
+  url: string,
+): ServelabError {
   const body = readErrorBody(bodyText);
-  const message = typeof body.message === "string" && body.message !== "" ? body.message : `HTTP ${status ?? "error"}`;
+  const message =
+    typeof body.message === "string" && body.message !== "" ? body.message : `HTTP ${status ?? "error"}`;
   if (typeof body.n_prompt_tokens === "number" && typeof body.n_ctx === "number") {
     return new ContextLengthExceededError(body.n_prompt_tokens, body.n_ctx);
   }
@@ -48,7 +54,8 @@ export function mapUpstreamHttpError(status: number | undefined, bodyText: strin
       num(/resulted in (\d+) tokens/i, message) ??
       num(/prompt (?:has|contains) (\d+) tokens/i, message);
     const maxTokens = num(/(\d+) in the completion/i, message) ?? num(/is too large: (\d+)/i, message);
-    if (promptTokens !== undefined) return new ContextLengthExceededError(promptTokens, contextSize, maxTokens);
+    if (promptTokens !== undefined)
+      return new ContextLengthExceededError(promptTokens, contextSize, maxTokens);
   }
   return new UpstreamError(`upstream ${url} answered ${status ?? "an error"}: ${message}`, status, url);
 }

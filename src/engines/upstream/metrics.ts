@@ -49,7 +49,8 @@ export function readUpstreamMetrics(samples: PrometheusSample[], time = Date.now
   if (samples.some((s) => s.name.startsWith("vllm:"))) {
     return {
       flavor: "vllm",
-      kvCacheUsage: average(samples, "vllm:kv_cache_usage_perc") ?? average(samples, "vllm:gpu_cache_usage_perc"),
+      kvCacheUsage:
+        average(samples, "vllm:kv_cache_usage_perc") ?? average(samples, "vllm:gpu_cache_usage_perc"),
       running: sumSamples(samples, "vllm:num_requests_running"),
       waiting: sumSamples(samples, "vllm:num_requests_waiting"),
       samples,
@@ -66,14 +67,24 @@ export function readUpstreamMetrics(samples: PrometheusSample[], time = Date.now
       time,
     };
   }
-  return { flavor: "unknown", kvCacheUsage: undefined, running: undefined, waiting: undefined, samples, time };
+  return {
+    flavor: "unknown",
+    kvCacheUsage: undefined,
+    running: undefined,
+    waiting: undefined,
+    samples,
+    time,
+  };
 }
 
 /**
  * Scrapes `/metrics` at the root of an OpenAI-compatible server (`baseUrl` like
  * `http://127.0.0.1:8000/v1`). llama-server needs `--metrics` for it.
  */
-export async function scrapeMetrics(baseUrl: string, options: ScrapeMetricsOptions = {}): Promise<UpstreamMetrics> {
+export async function scrapeMetrics(
+  baseUrl: string,
+  options: ScrapeMetricsOptions = {},
+): Promise<UpstreamMetrics> {
   const url = parseUpstreamUrl(baseUrl);
   const target = `${url.origin}${url.rootPath}/metrics`;
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 5000);
@@ -86,8 +97,13 @@ export async function scrapeMetrics(baseUrl: string, options: ScrapeMetricsOptio
   }
   const text = await response.body.text();
   if (response.statusCode !== 200) {
-    const hint = response.statusCode === 501 || response.statusCode === 404 ? " (llama-server needs --metrics)" : "";
-    throw new UpstreamError(`scraping ${target} answered ${response.statusCode}${hint}: ${text.slice(0, 200)}`, response.statusCode, target);
+    const hint =
+      response.statusCode === 501 || response.statusCode === 404 ? " (llama-server needs --metrics)" : "";
+    throw new UpstreamError(
+      `scraping ${target} answered ${response.statusCode}${hint}: ${text.slice(0, 200)}`,
+      response.statusCode,
+      target,
+    );
   }
   return readUpstreamMetrics(parsePrometheusText(text));
 }

@@ -17,10 +17,14 @@ export function parseUpstreamUrl(baseUrl: string): UpstreamUrl {
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new InvalidArgumentError(`upstream URL must be like http://127.0.0.1:8000/v1, got '${baseUrl}'`, { param: "baseUrl" });
+    throw new InvalidArgumentError(`upstream URL must be like http://127.0.0.1:8000/v1, got '${baseUrl}'`, {
+      param: "baseUrl",
+    });
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidArgumentError(`upstream URL must start with http:// or https://, got '${baseUrl}'`, { param: "baseUrl" });
+    throw new InvalidArgumentError(`upstream URL must start with http:// or https://, got '${baseUrl}'`, {
+      param: "baseUrl",
+    });
   }
   let basePath = url.pathname.replace(/\/+$/, "");
   if (basePath === "") basePath = "/v1";

@@ -28,7 +28,11 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function start(script: string, logFile?: string, onLine?: (line: string) => void): Promise<SupervisedProcess> {
+async function start(
+  script: string,
+  logFile?: string,
+  onLine?: (line: string) => void,
+): Promise<SupervisedProcess> {
   const proc = await spawnSupervised({
     command: process.execPath,
     args: ["-e", script],

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { findSample, parsePrometheusDocument, parsePrometheusText, sumSamples } from "../../../src/core/prometheus.js";
+import {
+  findSample,
+  parsePrometheusDocument,
+  parsePrometheusText,
+  sumSamples,
+} from "../../../src/core/prometheus.js";
 
 const vllmText = `# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge

@@ -28,16 +28,19 @@ describe("readSseData", () => {
     const events = ['{"t":"héllo 世界"}', '{"t":"🙂"}', "[DONE]"];
     const bytes = new TextEncoder().encode(events.map((e) => `data: ${e}\n\n`).join(""));
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 12 }), async (cuts) => {
-        const points = [...new Set(cuts)].sort((a, b) => a - b);
-        const parts: Uint8Array[] = [];
-        let prev = 0;
-        for (const p of [...points, bytes.length]) {
-          parts.push(bytes.slice(prev, p));
-          prev = p;
-        }
-        expect(await collect(parts)).toEqual(events);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 12 }),
+        async (cuts) => {
+          const points = [...new Set(cuts)].sort((a, b) => a - b);
+          const parts: Uint8Array[] = [];
+          let prev = 0;
+          for (const p of [...points, bytes.length]) {
+            parts.push(bytes.slice(prev, p));
+            prev = p;
+          }
+          expect(await collect(parts)).toEqual(events);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -64,13 +67,27 @@ describe("mapUpstreamHttpError", () => {
   it("reads newer vLLM and llama-server context errors", () => {
     const newer = mapUpstreamHttpError(
       400,
-      JSON.stringify({ error: { message: "This model's maximum context length is 2048 tokens. However, your request has 3000 input tokens. Please reduce the length of the input messages.", code: 400 } }),
+      JSON.stringify({
+        error: {
+          message:
+            "This model's maximum context length is 2048 tokens. However, your request has 3000 input tokens. Please reduce the length of the input messages.",
+          code: 400,
+        },
+      }),
       "u",
     );
     expect(newer).toMatchObject({ promptTokens: 3000, contextSize: 2048 });
     const llama = mapUpstreamHttpError(
       400,
-      JSON.stringify({ error: { code: 400, message: "the request exceeds the available context size, try increasing it", type: "exceed_context_size_error", n_prompt_tokens: 9000, n_ctx: 8192 } }),
+      JSON.stringify({
+        error: {
+          code: 400,
+          message: "the request exceeds the available context size, try increasing it",
+          type: "exceed_context_size_error",
+          n_prompt_tokens: 9000,
+          n_ctx: 8192,
+        },
+      }),
       "u",
     );
     expect(llama).toBeInstanceOf(ContextLengthExceededError);
@@ -78,14 +95,20 @@ describe("mapUpstreamHttpError", () => {
   });
 
   it("keeps the upstream status and message otherwise", () => {
-    const err = mapUpstreamHttpError(503, JSON.stringify({ error: { message: "Loading model", code: 503 } }), "http://h/v1");
+    const err = mapUpstreamHttpError(
+      503,
+      JSON.stringify({ error: { message: "Loading model", code: 503 } }),
+      "http://h/v1",
+    );
     expect(err).toBeInstanceOf(UpstreamError);
     expect((err as UpstreamError).status).toBe(503);
     expect(err.code).toBe("UPSTREAM_FAILED");
     expect(err.message).toContain("Loading model");
     expect(mapUpstreamHttpError(502, "<html>Bad Gateway</html>", "u").message).toContain("Bad Gateway");
     // The numbers cannot be read: stay an UpstreamError.
-    expect(mapUpstreamHttpError(400, JSON.stringify({ message: "maximum context length is 10 tokens" }), "u")).toBeInstanceOf(UpstreamError);
+    expect(
+      mapUpstreamHttpError(400, JSON.stringify({ message: "maximum context length is 10 tokens" }), "u"),
+    ).toBeInstanceOf(UpstreamError);
   });
 });
 

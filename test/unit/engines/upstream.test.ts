@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ContextLengthExceededError, EngineError, ModelNotFoundError, UpstreamError } from "../../../src/core/errors.js";
+import {
+  ContextLengthExceededError,
+  EngineError,
+  ModelNotFoundError,
+  UpstreamError,
+} from "../../../src/core/errors.js";
 import type { GenerateEvent, GenerateRequest } from "../../../src/engines/engine.js";
 import { createUpstreamEngine, mapFinishReason, scrapeMetrics } from "../../../src/engines/upstream.js";
 import type { UpstreamEngine } from "../../../src/engines/upstream.js";
@@ -17,7 +22,13 @@ afterEach(async () => {
 
 async function setUp(serverOptions: UpstreamServerOptions = {}, model?: string): Promise<UpstreamEngine> {
   server = await startUpstreamServer(serverOptions);
-  engine = createUpstreamEngine({ baseUrl: server.baseUrl, apiKey: "sk-test", precision: "q4_0", parallel: 4, ...(model === undefined ? {} : { model }) });
+  engine = createUpstreamEngine({
+    baseUrl: server.baseUrl,
+    apiKey: "sk-test",
+    precision: "q4_0",
+    parallel: 4,
+    ...(model === undefined ? {} : { model }),
+  });
   await engine.load();
   return engine;
 }
@@ -49,12 +60,21 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
       precision: "q4_0",
     });
     expect(e.stats().loadTimeMs).toBeGreaterThan(0);
-    expect(server?.requests.find((r) => r.path === "/v1/models")?.headers["authorization"]).toBe("Bearer sk-test");
+    expect(server?.requests.find((r) => r.path === "/v1/models")?.headers["authorization"]).toBe(
+      "Bearer sk-test",
+    );
   });
 
   it("streams chat with reasoning on the reasoning channel, 1 token per chunk without continuous usage", async () => {
     const e = await setUp({ reasoningField: "reasoning" });
-    const events = await collect(e.generate(chatRequest({ sampling: { temperature: 0.6, topP: 0.95, seed: 7, repeatPenalty: 1.1 }, stop: ["</x>"] })));
+    const events = await collect(
+      e.generate(
+        chatRequest({
+          sampling: { temperature: 0.6, topP: 0.95, seed: 7, repeatPenalty: 1.1 },
+          stop: ["</x>"],
+        }),
+      ),
+    );
     expect(events[0]).toMatchObject({ type: "start" });
     const texts = events.filter((ev) => ev.type === "text");
     expect(texts.map((t) => [t.text, t.channel ?? "content", t.tokens])).toEqual([
@@ -65,7 +85,12 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
       [" there", "content", 1],
       ["!", "content", 1],
     ]);
-    expect(events.at(-1)).toMatchObject({ type: "done", finishReason: "stop", completionTokens: 6, promptTokens: 3 });
+    expect(events.at(-1)).toMatchObject({
+      type: "done",
+      finishReason: "stop",
+      completionTokens: 6,
+      promptTokens: 3,
+    });
     const sent = server?.requests.find((r) => r.path === "/v1/chat/completions")?.body;
     expect(sent).toMatchObject({
       model: "phi-3-mini-4k-instruct-q4.gguf",
@@ -92,8 +117,12 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
 
   it("streams text completions from /v1/completions with length finish and ignore_eos", async () => {
     const e = await setUp();
-    const events = await collect(e.generate({ input: { type: "text", text: "Once upon" }, maxTokens: 2, sampling: {}, ignoreEos: true }));
-    expect(events.filter((ev) => ev.type === "text").map((ev) => (ev.type === "text" ? ev.text : ""))).toEqual(["Hello", " there"]);
+    const events = await collect(
+      e.generate({ input: { type: "text", text: "Once upon" }, maxTokens: 2, sampling: {}, ignoreEos: true }),
+    );
+    expect(
+      events.filter((ev) => ev.type === "text").map((ev) => (ev.type === "text" ? ev.text : "")),
+    ).toEqual(["Hello", " there"]);
     expect(events.at(-1)).toMatchObject({ type: "done", finishReason: "length", completionTokens: 2 });
     const sent = server?.requests.find((r) => r.path === "/v1/completions")?.body;
     expect(sent).toMatchObject({ prompt: "Once upon", ignore_eos: true, max_tokens: 2 });
@@ -140,14 +169,19 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
     const e = await setUp({ nCtx: 4 });
     const events: GenerateEvent[] = [];
     const run = async (): Promise<void> => {
-      for await (const ev of e.generate(chatRequest({ input: { type: "chat", messages: [{ role: "user", content: "a b c d e f" }] } }))) events.push(ev);
+      for await (const ev of e.generate(
+        chatRequest({ input: { type: "chat", messages: [{ role: "user", content: "a b c d e f" }] } }),
+      ))
+        events.push(ev);
     };
     await expect(run()).rejects.toBeInstanceOf(ContextLengthExceededError);
     expect(events).toEqual([]);
   });
 
   it("maps other upstream errors to UpstreamError with the status", async () => {
-    const e = await setUp({ failWith: { status: 429, body: { error: { message: "slots busy", code: 429 } } } });
+    const e = await setUp({
+      failWith: { status: 429, body: { error: { message: "slots busy", code: 429 } } },
+    });
     const err = await collect(e.generate(chatRequest())).catch((x: unknown) => x);
     expect(err).toBeInstanceOf(UpstreamError);
     expect(err).toMatchObject({ status: 429, code: "UPSTREAM_FAILED" });
@@ -191,7 +225,10 @@ describe("createUpstreamEngine load failures", () => {
   it("reports a server that is still loading (503 on /health)", async () => {
     server = await startUpstreamServer({ health: 503 });
     engine = createUpstreamEngine({ baseUrl: server.baseUrl });
-    await expect(engine.load()).rejects.toMatchObject({ status: 503, message: expect.stringContaining("not healthy") as unknown });
+    await expect(engine.load()).rejects.toMatchObject({
+      status: 503,
+      message: expect.stringContaining("not healthy") as unknown,
+    });
   });
 
   it("works without /health, and rejects a model the server does not list", async () => {
@@ -205,7 +242,10 @@ describe("createUpstreamEngine load failures", () => {
   it("hints at the API key on 401", async () => {
     server = await startUpstreamServer({ modelsStatus: 401 });
     engine = createUpstreamEngine({ baseUrl: server.baseUrl });
-    await expect(engine.load()).rejects.toMatchObject({ status: 401, message: expect.stringContaining("API key") as unknown });
+    await expect(engine.load()).rejects.toMatchObject({
+      status: 401,
+      message: expect.stringContaining("API key") as unknown,
+    });
   });
 
   it("refuses to generate before load", async () => {
