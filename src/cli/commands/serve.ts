@@ -1,0 +1,134 @@
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { InvalidArgumentError } from "../../core/errors.js";
+import { formatBytes, formatMs } from "../../core/format.js";
+import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/create-engine.js";
+import { startServer } from "../../server/index.js";
+import { parseIntegerOption, parsePositiveIntegerOption } from "../options.js";
+
+interface ServeFlags extends EngineSpecOptions {
+  host: string;
+  port: number;
+  apiKey?: string;
+  apiKeyFile?: string;
+  profile?: string;
+  requestTimeout?: number;
+  bodyLimit?: number;
+  maxTokensCeiling?: number;
+  cors?: string[];
+  accessLog?: boolean;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("serve a model behind an OpenAI-compatible HTTP API")
+    .option("-m, --model <path|hf:uri>", "GGUF file or hf: URI (env SERVELAB_MODEL)", process.env.SERVELAB_MODEL)
+    .option(
+      "--engine <engine>",
+      "embedded (llama.cpp in this process), vllm (launch vLLM), or url:http://host:port/v1 (attach as a gateway)",
+      "embedded",
+    )
+    .option("--model-id <name>", "the model name clients send (default: the file name)")
+    .option("--host <host>", "address to bind; 0.0.0.0 exposes the server to the network", "127.0.0.1")
+    .option("-p, --port <port>", "port to listen on (0 picks a free one)", parseIntegerOption("--port", 0, 65535), 8000)
+    .option("--api-key <key>", "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)", process.env.SERVELAB_API_KEY)
+    .option("--api-key-file <file>", "read the API key from a file")
+    .option("--parallel <n>", "sequences decoded together (continuous batching)", parsePositiveIntegerOption("--parallel"), 4)
+    .option("--ctx-size <n>", "context tokens per sequence (default: min(model's, 4096))", parsePositiveIntegerOption("--ctx-size"))
+    .option("--max-queue <n>", "requests that may wait for a sequence before 429", parseIntegerOption("--max-queue", 0, 1_000_000), 64)
+    .option("--threads <n>", "CPU threads (default: the available cores)", parsePositiveIntegerOption("--threads"))
+    .addOption(new Option("--gpu <backend>", "GPU backend").choices(["auto", "cuda", "vulkan", "metal", "cpu"]).default("auto"))
+    .option("--gpu-layers <n>", "layers to offload to the GPU (default: as many as fit)", parseIntegerOption("--gpu-layers", 0, 10_000))
+    .option("--batch-size <n>", "tokens per decode batch", parsePositiveIntegerOption("--batch-size"))
+    .option("--flash-attn", "use flash attention")
+    .option("--profile <name>", "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)")
+    .option("--request-timeout <ms>", "abort requests that take longer (504)", parsePositiveIntegerOption("--request-timeout"))
+    .option("--body-limit <bytes>", "largest request body", parsePositiveIntegerOption("--body-limit"))
+    .option("--max-tokens-ceiling <n>", "largest max_tokens a request may ask for", parsePositiveIntegerOption("--max-tokens-ceiling"))
+    .option("--cors <origins...>", "allow these browser origins (* for any); CORS is off by default")
+    .option("--access-log", "print one line per request (never prompt or answer text)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  servelab synth deepseek-r1-distill-qwen-1.5b --type q8_0 -o r1.gguf
+  servelab serve -m r1.gguf                      # http://127.0.0.1:8000/v1
+  servelab serve -m r1.gguf --parallel 8 --api-key secret
+  servelab serve --engine vllm -m deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
+  servelab serve --engine url:http://127.0.0.1:8080/v1   # gateway in front of llama-server
+
+Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: application/json' \\
+        -d '{"messages":[{"role":"user","content":"What is 4*4?"}]}'`,
+    )
+    .action(async (flags: ServeFlags, command: Command) => {
+      const verbose = Boolean(command.optsWithGlobals().verbose);
+      await runServe(flags, verbose);
+    });
+}
+
+async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
+  const apiKey = flags.apiKeyFile !== undefined ? readFileSync(flags.apiKeyFile, "utf8").trim() : flags.apiKey;
+  if (apiKey !== undefined && apiKey.length === 0) throw new InvalidArgumentError("--api-key must not be empty");
+  const engine = await createEngineFromSpec(flags, {
+    onLog: verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
+  });
+  const wide = flags.host !== "127.0.0.1" && flags.host !== "localhost" && flags.host !== "::1";
+  if (wide && apiKey === undefined)
+    process.stderr.write(
+      `warning: listening on ${flags.host} without --api-key: anyone who can reach this machine can use the model\n`,
+    );
+  process.stderr.write(`loading ${flags.model ?? flags.engine} ...\n`);
+  const server = await startServer({
+    engine,
+    host: flags.host,
+    port: flags.port,
+    ...(apiKey === undefined ? {} : { apiKey }),
+    ...(flags.profile === undefined ? {} : { profile: flags.profile }),
+    ...(flags.requestTimeout === undefined ? {} : { requestTimeoutMs: flags.requestTimeout }),
+    ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
+    ...(flags.maxTokensCeiling === undefined ? {} : { limits: { maxTokensCeiling: flags.maxTokensCeiling } }),
+    ...(flags.cors === undefined ? {} : { corsOrigins: flags.cors }),
+    ...(flags.accessLog
+      ? {
+          onRequestLog: (e) =>
+            process.stderr.write(`${e.time} ${e.client} ${e.method} ${e.url} ${e.status} ${e.durationMs.toFixed(1)}ms\n`),
+        }
+      : {}),
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${signal}: stopping ...\n`);
+    void server
+      .close()
+      .then(() => engine.dispose())
+      .then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  try {
+    await server.ready;
+  } catch (err) {
+    await server.close();
+    await engine.dispose();
+    throw err;
+  }
+  const info = engine.info();
+  const stats = engine.stats();
+  const profile = server.profile();
+  const lines = [
+    `model      ${info.modelId} (${info.source})`,
+    `engine     ${info.kind}, ${info.architecture ?? "unknown architecture"}, precision ${info.precision}`,
+    `device     ${info.device}${info.metadata?.threads === undefined ? "" : `, ${String(info.metadata.threads)} threads`}`,
+    `context    ${info.contextSize} tokens x ${info.parallel} sequences`,
+    `profile    ${profile?.name ?? "generic"}`,
+    `load time  ${stats.loadTimeMs === undefined ? "n/a" : formatMs(stats.loadTimeMs)}`,
+    `memory     ${stats.ramBytes === undefined ? "n/a" : `${formatBytes(stats.ramBytes)} RAM`}${stats.vramBytes === undefined ? "" : `, ${formatBytes(stats.vramBytes)} VRAM`}`,
+    `listening on ${server.url}`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  // Keep running until a signal stops the server.
+  await new Promise<never>(() => {});
+}

@@ -1,0 +1,533 @@
+/**
+ * The embedded engine: llama.cpp through node-llama-cpp, in this process.
+ *
+ * One model, one context with `parallel` sequences. Concurrent requests each take a free sequence
+ * and node-llama-cpp batches their decode steps together; requests beyond `parallel` wait in a
+ * bounded queue. A free sequence keeps its tokens, so a request whose prompt shares a prefix with
+ * what a sequence already holds skips that prefix (the prompt cache).
+ */
+import os from "node:os";
+import path from "node:path";
+import { stat } from "node:fs/promises";
+import type {
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
+  LlamaContextSequenceRepeatPenalty,
+} from "node-llama-cpp";
+import {
+  AbortedError,
+  ContextLengthExceededError,
+  EngineError,
+  InvalidArgumentError,
+  ModelNotFoundError,
+  QueueFullError,
+  ServelabError,
+  errorMessage,
+} from "../core/errors.js";
+import { createStopMatcher } from "../core/stop-matcher.js";
+import type {
+  ChatMessage,
+  Engine,
+  EngineInfo,
+  EngineState,
+  EngineStats,
+  FinishReason,
+  GenerateEvent,
+  GenerateRequest,
+  Precision,
+} from "./engine.js";
+
+export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "cpu";
+
+export interface LlamaCppEngineOptions {
+  /** A local GGUF path or an `hf:` URI (downloaded into `modelsDir` when a network is available). */
+  model: string;
+  /** Name clients send in `model`. Default: the file name without `.gguf`. */
+  modelId?: string;
+  /** Default "auto": the best GPU backend llama.cpp finds, else the CPU. */
+  gpu?: GpuChoice;
+  /** Layers to offload to the GPU. Default "auto". */
+  gpuLayers?: number | "auto" | "max";
+  /** CPU threads. Default: the cores available to this process (node-llama-cpp's own default
+   * over-subscribes small machines: on 2 cores it decoded 50x slower). */
+  threads?: number;
+  /** Sequences that decode together (continuous batching). Default 4. */
+  parallel?: number;
+  /** Tokens per sequence. Default: min(model's training context, 4096). */
+  contextSize?: number;
+  /** Tokens per decode batch. Default: node-llama-cpp's (max(contextSize, 512) capped). */
+  batchSize?: number;
+  /** Requests that may wait for a sequence before new ones get QueueFullError. Default 64. */
+  maxQueue?: number;
+  flashAttention?: boolean;
+  /** Longest wait, in ms, for every busy sequence to ask for its next token before a decode step
+   * starts without the stragglers. Default 3. */
+  batchWaitMs?: number;
+  /** Where `hf:` models are stored. Default ~/.cache/servelab/models. */
+  modelsDir?: string;
+  /** Called with llama.cpp log lines at warn level and above (verbose mode). */
+  onLog?: (level: string, message: string) => void;
+}
+
+/** Resolved options, exported for tests and `servelab doctor`. */
+export function resolveThreads(threads: number | undefined): number {
+  if (threads === undefined) return Math.max(1, os.availableParallelism());
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`, { param: "threads" });
+  return threads;
+}
+
+interface Slot {
+  readonly index: number;
+  readonly sequence: LlamaContextSequence;
+  busy: boolean;
+}
+
+interface Waiter {
+  resolve: (slot: Slot) => void;
+  reject: (err: unknown) => void;
+  tokens: readonly Token[];
+}
+
+const fileTypeToPrecision: Readonly<Record<number, Precision>> = {
+  0: "f32",
+  1: "f16",
+  2: "q4_0",
+  7: "q8_0",
+  32: "bf16",
+};
+
+export class LlamaCppEngine implements Engine {
+  readonly #options: LlamaCppEngineOptions;
+  #state: EngineState = "created";
+  #llama: Llama | undefined;
+  #model: LlamaModel | undefined;
+  #context: LlamaContext | undefined;
+  #slots: Slot[] = [];
+  #waiters: Waiter[] = [];
+  #info: EngineInfo | undefined;
+  #loadTimeMs: number | undefined;
+  readonly #threads: number;
+  readonly #parallel: number;
+  readonly #maxQueue: number;
+  /** Sequences inside `iterator.next()`: they have asked for their next token. */
+  #awaitingDecode = 0;
+  #pendingDispatch: (() => void) | undefined;
+  #dispatchTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: LlamaCppEngineOptions) {
+    this.#options = options;
+    this.#threads = resolveThreads(options.threads);
+    this.#parallel = options.parallel ?? 4;
+    if (!Number.isInteger(this.#parallel) || this.#parallel < 1 || this.#parallel > 256)
+      throw new InvalidArgumentError(`parallel must be an integer from 1 to 256, got ${String(options.parallel)}`, {
+        param: "parallel",
+      });
+    this.#maxQueue = options.maxQueue ?? 64;
+    if (!Number.isInteger(this.#maxQueue) || this.#maxQueue < 0)
+      throw new InvalidArgumentError(`maxQueue must be a non-negative integer, got ${String(options.maxQueue)}`);
+    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 16))
+      throw new InvalidArgumentError(`contextSize must be an integer >= 16, got ${String(options.contextSize)}`);
+  }
+
+  get state(): EngineState {
+    return this.#state;
+  }
+
+  info(): EngineInfo {
+    if (this.#info === undefined) throw new EngineError("the engine is not loaded yet");
+    return this.#info;
+  }
+
+  stats(): EngineStats {
+    const busy = this.#slots.filter((s) => s.busy).length;
+    return {
+      loadTimeMs: this.#loadTimeMs,
+      ramBytes: process.memoryUsage.rss(),
+      vramBytes: this.#vramUsed,
+      running: busy,
+      waiting: this.#waiters.length,
+    };
+  }
+
+  #vramUsed: number | undefined;
+
+  async load(signal?: AbortSignal): Promise<void> {
+    if (this.#state !== "created") throw new EngineError(`cannot load an engine in state ${this.#state}`);
+    this.#state = "loading";
+    const started = performance.now();
+    try {
+      const { getLlama, LlamaLogLevel, resolveModelFile } = await import("node-llama-cpp");
+      const modelPath = await resolveModelPath(this.#options, resolveModelFile);
+      signal?.throwIfAborted();
+      const gpu = this.#options.gpu ?? "auto";
+      this.#llama = await getLlama({
+        gpu: gpu === "cpu" ? false : gpu,
+        build: "never",
+        logLevel: LlamaLogLevel.warn,
+        logger: (level, message) => this.#options.onLog?.(String(level), message.trimEnd()),
+      });
+      signal?.throwIfAborted();
+      this.#model = await this.#llama.loadModel({
+        modelPath,
+        gpuLayers: this.#options.gpuLayers ?? "auto",
+        ...(signal === undefined ? {} : { loadSignal: signal }),
+      });
+      const trainContext = this.#model.trainContextSize;
+      const contextSize = this.#options.contextSize ?? Math.min(trainContext, 4096);
+      this.#context = await this.#model.createContext({
+        sequences: this.#parallel,
+        contextSize,
+        threads: this.#threads,
+        ...(this.#options.batchSize === undefined ? {} : { batchSize: this.#options.batchSize }),
+        ...(this.#options.flashAttention === undefined ? {} : { flashAttention: this.#options.flashAttention }),
+        ...(signal === undefined ? {} : { createSignal: signal }),
+        batching: { dispatchSchedule: (dispatch) => this.#scheduleDispatch(dispatch) },
+      });
+      for (let i = 0; i < this.#parallel; i++)
+        this.#slots.push({ index: i, sequence: this.#context.getSequence(), busy: false });
+
+      const metadata = this.#model.fileInfo.metadata;
+      const general = metadata.general as unknown as Record<string, unknown>;
+      const fileType = typeof general.file_type === "number" ? general.file_type : undefined;
+      const tokenizer = (metadata as unknown as { tokenizer?: { chat_template?: string } }).tokenizer;
+      const bos = this.#model.tokens.bos;
+      const eos = this.#model.tokens.eos;
+      this.#info = {
+        kind: "llama-cpp",
+        modelId: this.#options.modelId ?? path.basename(modelPath).replace(/\.gguf$/i, ""),
+        source: this.#options.model,
+        architecture: String(general.architecture ?? "unknown"),
+        precision: fileType === undefined ? "unknown" : (fileTypeToPrecision[fileType] ?? "mixed"),
+        device: this.#llama.gpu === false ? "cpu" : this.#llama.gpu,
+        contextSize: this.#context.contextSize,
+        parallel: this.#parallel,
+        ...(tokenizer?.chat_template === undefined ? {} : { chatTemplate: tokenizer.chat_template }),
+        ...(bos === null ? {} : { bosToken: this.#model.detokenize([bos], true) }),
+        ...(eos === null ? {} : { eosToken: this.#model.detokenize([eos], true) }),
+        metadata: {
+          ...(typeof general.name === "string" ? { name: general.name } : {}),
+          threads: this.#threads,
+          trainContextSize: trainContext,
+        },
+      };
+      if (this.#llama.gpu !== false) {
+        const vram = await this.#llama.getVramState();
+        this.#vramUsed = vram.used;
+      }
+      this.#loadTimeMs = performance.now() - started;
+      this.#state = "ready";
+    } catch (err) {
+      this.#state = "failed";
+      await this.#disposeNative();
+      if (err instanceof ServelabError) throw err;
+      if (signal?.aborted) throw new AbortedError("model loading was aborted", { cause: err });
+      throw new ServelabError("MODEL_LOAD_FAILED", `could not load ${this.#options.model}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async countTokens(text: string): Promise<number> {
+    return this.#tokenize(text).length;
+  }
+
+  #tokenize(text: string): Token[] {
+    const model = this.#requireModel();
+    return model.tokenize(text, true);
+  }
+
+  async renderChat(messages: readonly ChatMessage[]): Promise<string> {
+    const info = this.info();
+    const { renderChatTemplate } = await import("../models/chat-template.js");
+    return renderChatTemplate(info, messages);
+  }
+
+  generate(request: GenerateRequest): AsyncIterable<GenerateEvent> {
+    return { [Symbol.asyncIterator]: () => this.#generate(request) };
+  }
+
+  async *#generate(request: GenerateRequest): AsyncGenerator<GenerateEvent, void, undefined> {
+    if (this.#state !== "ready") throw new EngineError(`the engine is not ready (state: ${this.#state})`);
+    const model = this.#requireModel();
+    if (request.input.type === "chat") {
+      const prompt = await this.renderChat(request.input.messages);
+      yield* this.#generate({ ...request, input: { type: "text", text: prompt } });
+      return;
+    }
+    const promptTokens = this.#tokenize(request.input.text);
+    const contextSize = this.info().contextSize;
+    if (promptTokens.length === 0) throw new EngineError("the prompt is empty after tokenization");
+    if (promptTokens.length >= contextSize) throw new ContextLengthExceededError(promptTokens.length, contextSize);
+    const maxTokens = Math.min(request.maxTokens, contextSize - promptTokens.length);
+
+    const slot = await this.#acquireSlot(promptTokens, request.signal);
+    let finishReason: FinishReason = "length";
+    let stopSequence: string | undefined;
+    let completionTokens = 0;
+    try {
+      const sequence = slot.sequence;
+      // Reuse the longest prefix the sequence already holds; keep at least one token to evaluate.
+      const { firstDifferentIndex } = sequence.compareContextTokens(promptTokens);
+      const keep = Math.min(firstDifferentIndex, promptTokens.length - 1);
+      if (keep < sequence.nextTokenIndex)
+        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      const cached = sequence.nextTokenIndex;
+      yield { type: "start", promptTokens: promptTokens.length, cachedPromptTokens: cached, time: performance.now() };
+
+      const sampling = request.sampling;
+      const repeatPenalty: LlamaContextSequenceRepeatPenalty | undefined =
+        sampling.presencePenalty || sampling.frequencyPenalty || (sampling.repeatPenalty ?? 1) !== 1
+          ? {
+              punishTokens: () => sequence.contextTokens.slice(-64),
+              maxPunishTokens: 64,
+              penalty: sampling.repeatPenalty ?? 1,
+              presencePenalty: sampling.presencePenalty ?? 0,
+              frequencyPenalty: sampling.frequencyPenalty ?? 0,
+            }
+          : undefined;
+      const stops = createStopMatcher(request.stop ?? []);
+      const detok = createIncrementalDetokenizer(model);
+      const iterator = sequence.evaluate(promptTokens.slice(cached), {
+        temperature: sampling.temperature ?? 0.8,
+        topK: sampling.topK ?? 40,
+        topP: sampling.topP ?? 0.95,
+        minP: sampling.minP ?? 0.05,
+        ...(sampling.seed === undefined ? {} : { seed: sampling.seed }),
+        ...(repeatPenalty === undefined ? {} : { repeatPenalty }),
+        yieldEogToken: request.ignoreEos === true,
+      });
+      let pendingTokens = 0;
+      finishReason = "stop";
+      try {
+        while (true) {
+          this.#awaitingDecode++;
+          let step: IteratorResult<Token>;
+          try {
+            this.#maybeDispatch();
+            step = await iterator.next();
+          } finally {
+            this.#awaitingDecode--;
+          }
+          if (step.done) break;
+          const token = step.value;
+          if (request.signal?.aborted) {
+            finishReason = "abort";
+            break;
+          }
+          completionTokens++;
+          pendingTokens++;
+          const text = detok.push(token);
+          if (text.length > 0) {
+            const { emit, stopped } = stops.push(text);
+            if (emit.length > 0 || stopped !== undefined) {
+              yield { type: "text", text: emit, tokens: pendingTokens, time: performance.now() };
+              pendingTokens = 0;
+            }
+            if (stopped !== undefined) {
+              stopSequence = stopped;
+              finishReason = "stop";
+              break;
+            }
+          }
+          if (completionTokens >= maxTokens) {
+            finishReason = "length";
+            break;
+          }
+        }
+      } finally {
+        await iterator.return?.(undefined);
+      }
+      if (stopSequence === undefined && finishReason !== "abort") {
+        const rest = stops.flush(detok.flush());
+        if (rest.length > 0 || pendingTokens > 0)
+          yield { type: "text", text: rest, tokens: pendingTokens, time: performance.now() };
+      }
+      if (request.signal?.aborted) finishReason = "abort";
+    } finally {
+      this.#releaseSlot(slot);
+    }
+    yield {
+      type: "done",
+      finishReason,
+      promptTokens: promptTokens.length,
+      completionTokens,
+      ...(stopSequence === undefined ? {} : { stopSequence }),
+      time: performance.now(),
+    };
+  }
+
+  #acquireSlot(tokens: readonly Token[], signal: AbortSignal | undefined): Promise<Slot> {
+    signal?.throwIfAborted();
+    const slot = this.#pickSlot(tokens);
+    if (slot !== undefined) {
+      slot.busy = true;
+      return Promise.resolve(slot);
+    }
+    if (this.#waiters.length >= this.#maxQueue)
+      return Promise.reject(
+        new QueueFullError(
+          `all ${this.#parallel} sequences are busy and ${this.#waiters.length} requests are waiting; try again shortly`,
+        ),
+      );
+    return new Promise<Slot>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, tokens };
+      this.#waiters.push(waiter);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) {
+            this.#waiters.splice(i, 1);
+            reject(new AbortedError("the request was aborted while waiting for a sequence"));
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** The free sequence sharing the longest prefix with `tokens` (llama-server's slot similarity). */
+  #pickSlot(tokens: readonly Token[]): Slot | undefined {
+    let best: Slot | undefined;
+    let bestShared = -1;
+    for (const slot of this.#slots) {
+      if (slot.busy) continue;
+      const shared = slot.sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex;
+      if (shared > bestShared) {
+        best = slot;
+        bestShared = shared;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * node-llama-cpp calls this when the first sequence queues a decode. Decoding then would leave
+   * out the sequences whose sampling finishes a moment later, so each step waits until every busy
+   * sequence has asked for its next token (or `batchWaitMs` passes): all of them share one step.
+   */
+  #scheduleDispatch(dispatch: () => void): void {
+    this.#pendingDispatch = dispatch;
+    this.#maybeDispatch();
+  }
+
+  #maybeDispatch(): void {
+    const dispatch = this.#pendingDispatch;
+    if (dispatch === undefined) return;
+    const busy = this.#slots.reduce((n, s) => n + (s.busy ? 1 : 0), 0);
+    if (this.#awaitingDecode >= busy) {
+      this.#pendingDispatch = undefined;
+      if (this.#dispatchTimer !== undefined) clearTimeout(this.#dispatchTimer);
+      this.#dispatchTimer = undefined;
+      // setImmediate: let the decodes that were just requested reach the queue first.
+      setImmediate(dispatch);
+    } else if (this.#dispatchTimer === undefined) {
+      this.#dispatchTimer = setTimeout(() => {
+        this.#dispatchTimer = undefined;
+        const pending = this.#pendingDispatch;
+        this.#pendingDispatch = undefined;
+        pending?.();
+      }, this.#options.batchWaitMs ?? 3);
+    }
+  }
+
+  #releaseSlot(slot: Slot): void {
+    slot.busy = false;
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) {
+      this.#maybeDispatch();
+      return;
+    }
+    const next = this.#pickSlot(waiter.tokens) ?? slot;
+    next.busy = true;
+    waiter.resolve(next);
+  }
+
+  #requireModel(): LlamaModel {
+    if (this.#model === undefined || this.#state !== "ready")
+      throw new EngineError(`the engine is not ready (state: ${this.#state})`);
+    return this.#model;
+  }
+
+  async #disposeNative(): Promise<void> {
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new EngineError("the engine was stopped"));
+    await this.#context?.dispose();
+    await this.#model?.dispose();
+    await this.#llama?.dispose();
+    this.#context = undefined;
+    this.#model = undefined;
+    this.#llama = undefined;
+    this.#slots = [];
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#state === "disposed") return;
+    this.#state = "disposed";
+    await this.#disposeNative();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+export function createLlamaCppEngine(options: LlamaCppEngineOptions): LlamaCppEngine {
+  return new LlamaCppEngine(options);
+}
+
+async function resolveModelPath(
+  options: LlamaCppEngineOptions,
+  resolveModelFile: (uri: string, options: { directory: string; cli: boolean }) => Promise<string>,
+): Promise<string> {
+  const source = options.model;
+  if (/^(hf:|https?:)/i.test(source)) {
+    const directory = options.modelsDir ?? path.join(os.homedir(), ".cache", "servelab", "models");
+    try {
+      return await resolveModelFile(source, { directory, cli: false });
+    } catch (err) {
+      throw new ModelNotFoundError(
+        source,
+        `could not fetch ${source}: ${errorMessage(err)} (download it where a network is available, then pass the .gguf path)`,
+        { cause: err },
+      );
+    }
+  }
+  const resolved = path.resolve(source);
+  const info = await stat(resolved).catch(() => undefined);
+  if (info === undefined || !info.isFile())
+    throw new ModelNotFoundError(source, `model file not found: ${resolved} (make one with: servelab synth)`);
+  return resolved;
+}
+
+/**
+ * Turns generated tokens into text as they come. A token may end inside a multi-byte character: its
+ * text is held back (llama.cpp renders the partial bytes as U+FFFD) until the character completes.
+ */
+export function createIncrementalDetokenizer(model: Pick<LlamaModel, "detokenize">): {
+  push(token: Token): string;
+  flush(): string;
+} {
+  let pending: Token[] = [];
+  const recent: Token[] = [];
+  return {
+    push(token) {
+      pending.push(token);
+      const text = model.detokenize(pending, true, recent);
+      if (text.endsWith("\uFFFD") && pending.length < 8) return "";
+      for (const t of pending) recent.push(t);
+      if (recent.length > 8) recent.splice(0, recent.length - 8);
+      pending = [];
+      return text;
+    },
+    flush() {
+      if (pending.length === 0) return "";
+      const text = model.detokenize(pending, true, recent);
+      pending = [];
+      return text;
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * One generation as the API sees it: the engine's token stream, split into reasoning and answer by
+ * the model profile, stopped by the repetition guard, with the timings the metrics need.
+ */
+import { EngineError } from "../core/errors.js";
+import type { Engine, FinishReason, GenerateRequest } from "../engines/engine.js";
+import type { ReasoningParser } from "../models/reasoning-parser.js";
+import type { RepetitionGuard } from "../models/repetition-guard.js";
+
+export type GenerationItem =
+  | { type: "start"; promptTokens: number; cachedPromptTokens: number }
+  | { type: "delta"; reasoning: string; content: string; tokens: number }
+  | GenerationEnd;
+
+export interface GenerationEnd {
+  type: "end";
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+  cachedPromptTokens: number;
+  /** The reasoning never reached its closing tag (length or abort before `</think>`). */
+  reasoningTruncated: boolean;
+  /** Milliseconds from the call to the first generated text, undefined if none came. */
+  ttftMs: number | undefined;
+  /** Gaps between text events in milliseconds, spread over the tokens each event completed. */
+  interTokenMs: number[];
+  totalMs: number;
+}
+
+export interface GenerationOptions {
+  parser?: ReasoningParser;
+  guard?: RepetitionGuard;
+}
+
+/**
+ * Runs one request. The first item is always `start` (the request was admitted and its prompt fits),
+ * so a caller can await it before committing to a streaming response; the last is `end`.
+ */
+export async function* runGeneration(
+  engine: Engine,
+  request: GenerateRequest,
+  options: GenerationOptions = {},
+): AsyncGenerator<GenerationItem, void, undefined> {
+  const started = performance.now();
+  const { parser, guard } = options;
+  let ttftMs: number | undefined;
+  let lastTextTime: number | undefined;
+  const interTokenMs: number[] = [];
+  let start: { promptTokens: number; cachedPromptTokens: number } | undefined;
+  let stoppedByGuard = false;
+  let tokensSoFar = 0;
+
+  for await (const event of engine.generate(request)) {
+    if (event.type === "start") {
+      start = { promptTokens: event.promptTokens, cachedPromptTokens: event.cachedPromptTokens };
+      yield { type: "start", ...start };
+      continue;
+    }
+    if (event.type === "text") {
+      if (event.tokens > 0 || event.text.length > 0) {
+        if (ttftMs === undefined) ttftMs = event.time - started;
+        else if (lastTextTime !== undefined && event.tokens > 0) {
+          const gap = (event.time - lastTextTime) / event.tokens;
+          for (let i = 0; i < event.tokens; i++) interTokenMs.push(gap);
+        }
+        lastTextTime = event.time;
+      }
+      tokensSoFar += event.tokens;
+      let reasoning = "";
+      let content = "";
+      if (parser) ({ reasoning, content } = event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
+      else if (event.channel === "reasoning") reasoning = event.text;
+      else content = event.text;
+      if (reasoning.length > 0 || content.length > 0 || event.tokens > 0)
+        yield { type: "delta", reasoning, content, tokens: event.tokens };
+      if (guard?.push(event.text)) {
+        stoppedByGuard = true;
+        break; // leaving the loop aborts the engine's generation
+      }
+      continue;
+    }
+    // done
+    if (start === undefined) throw new EngineError("the engine finished without starting");
+    const rest = parser?.finish();
+    if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
+      yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
+    yield {
+      type: "end",
+      finishReason: event.finishReason,
+      promptTokens: event.promptTokens,
+      completionTokens: event.completionTokens,
+      cachedPromptTokens: start.cachedPromptTokens,
+      reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
+      ttftMs,
+      interTokenMs,
+      totalMs: performance.now() - started,
+    };
+    return;
+  }
+  if (start === undefined) throw new EngineError("the engine finished without starting");
+  // Only the repetition guard (or an engine that ends without `done`) leaves the loop early.
+  const rest = parser?.finish();
+  if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
+    yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
+  yield {
+    type: "end",
+    finishReason: stoppedByGuard ? "repetition" : "stop",
+    promptTokens: start.promptTokens,
+    completionTokens: tokensSoFar,
+    cachedPromptTokens: start.cachedPromptTokens,
+    reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
+    ttftMs,
+    interTokenMs,
+    totalMs: performance.now() - started,
+  };
+}

@@ -1,0 +1,530 @@
+/**
+ * The OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health,
+ * /metrics, in front of any Engine (embedded llama.cpp, vLLM, or an upstream server: a gateway).
+ */
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
+import type { Engine, GenerateRequest } from "../engines/engine.js";
+import {
+  applySamplingDefaults,
+  ensurePromptSuffix,
+  prepareMessages,
+  resolveProfile,
+  type ModelProfile,
+} from "../models/profiles.js";
+import { appendMathInstruction } from "../core/math-answer.js";
+import { createReasoningParser } from "../models/reasoning-parser.js";
+import { createRepetitionGuard } from "../models/repetition-guard.js";
+import { runGeneration, type GenerationEnd } from "./generation.js";
+import { ServerMetrics } from "./metrics.js";
+import { toHttpError, openAiError } from "./openai-error.js";
+import {
+  defaultLimits,
+  parseChatRequest,
+  parseCompletionRequest,
+  type ChatRequest,
+  type CompletionRequest,
+  type ServerLimits,
+} from "./request.js";
+import { endEventStream, startEventStream, writeEvent } from "./sse.js";
+
+export interface ServerOptions {
+  engine: Engine;
+  /** Default 127.0.0.1. Binding wider must be asked for. */
+  host?: string;
+  /** Default 8000; 0 picks a free port. */
+  port?: number;
+  /** When set, every route but /health needs `Authorization: Bearer <key>`. */
+  apiKey?: string;
+  /** Model profile name; default: chosen from the model's metadata. */
+  profile?: string;
+  /** Largest request body in bytes. Default 4 MiB. */
+  bodyLimit?: number;
+  /** Milliseconds a request may take before it is aborted with 504. Default: none. */
+  requestTimeoutMs?: number;
+  /** max_tokens when a request leaves it unset. Default: whatever fits the context. */
+  defaultMaxTokens?: number;
+  limits?: Partial<ServerLimits>;
+  /** Origins allowed by CORS; default none (CORS off). `*` allows any. */
+  corsOrigins?: string[];
+  /** Called once per finished request with counts and timings, never text (the access log). */
+  onRequestLog?: (entry: RequestLogEntry) => void;
+}
+
+export interface RequestLogEntry {
+  time: string;
+  method: string;
+  url: string;
+  status: number;
+  client: string;
+  durationMs: number;
+  promptTokens?: number;
+  completionTokens?: number;
+  finishReason?: string;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly metrics: ServerMetrics;
+  readonly profile: () => ModelProfile | undefined;
+  close(): Promise<void>;
+}
+
+interface ServerState {
+  engine: Engine;
+  profile: ModelProfile | undefined;
+  metrics: ServerMetrics;
+  limits: ServerLimits;
+  options: ServerOptions;
+  loadError: string | undefined;
+}
+
+function keyDigest(key: string): Buffer {
+  return createHash("sha256").update(key).digest();
+}
+
+/** Builds the Fastify app without listening (tests may use app.inject, the CLI listens). */
+export function createServer(options: ServerOptions): { app: FastifyInstance; state: ServerState } {
+  const engine = options.engine;
+  const state: ServerState = {
+    engine,
+    profile: undefined,
+    metrics: new ServerMetrics({
+      running: () => engine.stats().running,
+      waiting: () => engine.stats().waiting,
+    }),
+    limits: { ...defaultLimits, ...options.limits },
+    options,
+    loadError: undefined,
+  };
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
+    // Long generations: never cut a response by a server-wide timeout.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  const expected = options.apiKey === undefined ? undefined : keyDigest(options.apiKey);
+  const cors = options.corsOrigins ?? [];
+
+  app.addHook("onRequest", async (request, reply) => {
+    (request as FastifyRequest & { startedAt: number }).startedAt = performance.now();
+    if (cors.length > 0) {
+      const origin = request.headers.origin;
+      if (origin !== undefined && (cors.includes("*") || cors.includes(origin))) {
+        reply.header("access-control-allow-origin", cors.includes("*") ? "*" : origin);
+        reply.header("vary", "origin");
+        reply.header("access-control-allow-headers", "authorization, content-type");
+        reply.header("access-control-allow-methods", "GET, POST, OPTIONS");
+      }
+      if (request.method === "OPTIONS") return reply.code(204).send();
+    }
+    if (expected === undefined || request.url === "/health") return;
+    const header = request.headers.authorization ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    const given = match?.[1] === undefined ? undefined : keyDigest(match[1].trim());
+    if (given === undefined || !timingSafeEqual(given, expected)) {
+      return reply
+        .code(401)
+        .send(
+          openAiError(
+            401,
+            given === undefined
+              ? "missing API key: send 'Authorization: Bearer <key>'"
+              : "incorrect API key provided",
+            "authentication_error",
+            null,
+            "invalid_api_key",
+          ),
+        );
+    }
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unknown";
+    state.metrics.countRequest(route, reply.statusCode);
+    options.onRequestLog?.({
+      time: new Date().toISOString(),
+      method: request.method,
+      url: route,
+      status: reply.statusCode,
+      client: request.ip,
+      durationMs: performance.now() - (request as FastifyRequest & { startedAt: number }).startedAt,
+    });
+  });
+
+  app.setErrorHandler(async (err, _request, reply) => {
+    const { status, body, headers } = toHttpError(err);
+    return reply.code(status).headers(headers).send(body);
+  });
+
+  app.setNotFoundHandler(async (request, reply) =>
+    reply
+      .code(404)
+      .send(
+        openAiError(404, `no route for ${request.method} ${request.url}`, "invalid_request_error", null, "not_found"),
+      ),
+  );
+
+  app.get("/health", async (_request, reply) => {
+    if (engine.state === "ready") return { status: "ok" };
+    return reply.code(503).send({
+      status: engine.state === "failed" ? "failed" : "loading",
+      ...(state.loadError === undefined ? {} : { error: state.loadError }),
+    });
+  });
+
+  app.get("/metrics", async (_request, reply) =>
+    reply.type("text/plain; version=0.0.4; charset=utf-8").send(state.metrics.render()),
+  );
+
+  app.get("/v1/models", async () => {
+    requireReady(state);
+    const info = engine.info();
+    return {
+      object: "list",
+      data: [
+        {
+          id: info.modelId,
+          object: "model",
+          created: 0,
+          owned_by: "servelab",
+          max_model_len: info.contextSize,
+          engine: info.kind,
+          precision: info.precision,
+        },
+      ],
+    };
+  });
+
+  app.post("/v1/chat/completions", async (request, reply) => {
+    const parsed = parseChatRequest(request.body, state.limits);
+    return handleGeneration(state, parsed, request, reply);
+  });
+
+  app.post("/v1/completions", async (request, reply) => {
+    const parsed = parseCompletionRequest(request.body, state.limits);
+    return handleGeneration(state, parsed, request, reply);
+  });
+
+  return { app, state };
+}
+
+function requireReady(state: ServerState): void {
+  if (state.engine.state !== "ready")
+    throw new ServelabError(
+      "ENGINE_FAILED",
+      state.engine.state === "failed"
+        ? `the model failed: ${state.loadError ?? "see the server log"}`
+        : "the model is still loading; retry when /health answers 200",
+    );
+}
+
+function checkModel(state: ServerState, requested: string | undefined): void {
+  const id = state.engine.info().modelId;
+  if (requested === undefined || requested === id || requested === "default") return;
+  throw new ServelabError("MODEL_NOT_FOUND", `the model '${requested}' does not exist; this server serves '${id}'`, {
+    param: "model",
+  });
+}
+
+async function buildGenerateRequest(
+  state: ServerState,
+  parsed: ChatRequest | CompletionRequest,
+  signal: AbortSignal,
+): Promise<{ request: GenerateRequest; splitReasoning: boolean }> {
+  const engine = state.engine;
+  const profile = state.profile;
+  const info = engine.info();
+  const sampling = profile === undefined ? parsed.sampling : applySamplingDefaults(profile, parsed.sampling);
+  const stop = [...parsed.stop, ...(profile?.stop ?? [])];
+  const maxTokens = parsed.maxTokens ?? state.options.defaultMaxTokens ?? info.contextSize;
+  if (parsed.kind === "completion")
+    return {
+      request: { input: { type: "text", text: parsed.prompt }, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal },
+      splitReasoning: false,
+    };
+  let messages = profile === undefined ? parsed.messages : prepareMessages(profile, parsed.messages);
+  if (parsed.math) messages = appendMathInstruction(messages);
+  const input: GenerateRequest["input"] =
+    engine.renderChat === undefined
+      ? { type: "chat", messages }
+      : {
+          type: "text",
+          text:
+            profile === undefined
+              ? await engine.renderChat(messages)
+              : ensurePromptSuffix(profile, await engine.renderChat(messages)),
+        };
+  return { request: { input, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal }, splitReasoning: true };
+}
+
+async function handleGeneration(
+  state: ServerState,
+  parsed: ChatRequest | CompletionRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
+  requireReady(state);
+  checkModel(state, parsed.model);
+  const controller = new AbortController();
+  const res = reply.raw;
+  // A client that goes away aborts its generation and frees its sequence.
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort(new Error("client disconnected"));
+  };
+  res.on("close", onClose);
+  let timer: NodeJS.Timeout | undefined;
+  if (state.options.requestTimeoutMs !== undefined)
+    timer = setTimeout(
+      () => controller.abort(new TimeoutError(`the request took longer than ${state.options.requestTimeoutMs} ms`)),
+      state.options.requestTimeoutMs,
+    );
+  try {
+    const { request: generateRequest, splitReasoning } = await buildGenerateRequest(state, parsed, controller.signal);
+    const profile = state.profile;
+    const generation = runGeneration(state.engine, generateRequest, {
+      ...(splitReasoning && profile !== undefined ? { parser: createReasoningParser(profile) } : {}),
+      ...(profile?.repetitionGuard ? { guard: createRepetitionGuard(profile.repetitionGuard) } : {}),
+    })[Symbol.asyncIterator]();
+    // Wait for admission before answering: queue-full and context-length errors become plain JSON errors.
+    const first = await generation.next();
+    if (first.done || first.value.type !== "start") throw new ServelabError("ENGINE_FAILED", "the engine did not start");
+    const id = `${parsed.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const model = state.engine.info().modelId;
+    if (parsed.stream) {
+      reply.hijack();
+      await streamResponse(state, parsed, generation, res, { id, created, model }, controller.signal);
+      return reply;
+    }
+    let reasoning = "";
+    let content = "";
+    let end: GenerationEnd | undefined;
+    for (let item = await generation.next(); !item.done; item = await generation.next()) {
+      const value = item.value;
+      if (value.type === "delta") {
+        reasoning += value.reasoning;
+        content += value.content;
+      } else if (value.type === "end") end = value;
+    }
+    if (controller.signal.aborted) throw abortReason(controller.signal);
+    if (end === undefined) throw new ServelabError("ENGINE_FAILED", "the generation ended without a result");
+    recordEnd(state, end);
+    return buildFinalResponse(parsed, { id, created, model }, reasoning, content, end);
+  } catch (err) {
+    if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
+    throw err;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    res.off("close", onClose);
+  }
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason instanceof ServelabError
+    ? signal.reason
+    : new ServelabError("ABORTED", "the request was aborted");
+}
+
+function recordEnd(state: ServerState, end: GenerationEnd): void {
+  const m = state.metrics;
+  m.countFinish(end.finishReason);
+  m.countTokens(end.promptTokens, end.completionTokens, end.cachedPromptTokens);
+  if (end.ttftMs !== undefined) m.ttft.observe(end.ttftMs / 1000);
+  for (const gap of end.interTokenMs) m.itl.observe(gap / 1000);
+  m.e2e.observe(end.totalMs / 1000);
+}
+
+function usageOf(end: { promptTokens: number; completionTokens: number; cachedPromptTokens: number }) {
+  return {
+    prompt_tokens: end.promptTokens,
+    completion_tokens: end.completionTokens,
+    total_tokens: end.promptTokens + end.completionTokens,
+    prompt_tokens_details: { cached_tokens: end.cachedPromptTokens },
+  };
+}
+
+interface ResponseIds {
+  id: string;
+  created: number;
+  model: string;
+}
+
+function buildFinalResponse(
+  parsed: ChatRequest | CompletionRequest,
+  ids: ResponseIds,
+  reasoning: string,
+  content: string,
+  end: GenerationEnd,
+): unknown {
+  if (parsed.kind === "completion")
+    return {
+      id: ids.id,
+      object: "text_completion",
+      created: ids.created,
+      model: ids.model,
+      choices: [{ index: 0, text: content, finish_reason: end.finishReason, logprobs: null }],
+      usage: usageOf(end),
+    };
+  const message: Record<string, unknown> = { role: "assistant", content };
+  if (reasoning.length > 0) {
+    message.reasoning_content = reasoning;
+    message.reasoning = reasoning;
+  }
+  return {
+    id: ids.id,
+    object: "chat.completion",
+    created: ids.created,
+    model: ids.model,
+    choices: [
+      {
+        index: 0,
+        message,
+        finish_reason: end.finishReason,
+        logprobs: null,
+        ...(end.reasoningTruncated ? { reasoning_truncated: true } : {}),
+      },
+    ],
+    usage: usageOf(end),
+  };
+}
+
+async function streamResponse(
+  state: ServerState,
+  parsed: ChatRequest | CompletionRequest,
+  generation: AsyncIterator<import("./generation.js").GenerationItem, void, undefined>,
+  res: ServerResponse,
+  ids: ResponseIds,
+  signal: AbortSignal,
+): Promise<void> {
+  const chat = parsed.kind === "chat";
+  const object = chat ? "chat.completion.chunk" : "text_completion";
+  const base = { id: ids.id, object, created: ids.created, model: ids.model };
+  const usageField = parsed.includeUsage ? { usage: null } : {};
+  let promptTokens = 0;
+  let completionTokens = 0;
+  startEventStream(res);
+  try {
+    if (chat)
+      writeEvent(res, {
+        ...base,
+        choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null }],
+        ...usageField,
+      });
+    for (let item = await generation.next(); !item.done; item = await generation.next()) {
+      const value = item.value;
+      if (value.type === "start") {
+        promptTokens = value.promptTokens;
+        continue;
+      }
+      if (value.type === "delta") {
+        completionTokens += value.tokens;
+        if (value.reasoning.length === 0 && value.content.length === 0 && !parsed.continuousUsage) continue;
+        const usage = parsed.continuousUsage
+          ? {
+              usage: {
+                prompt_tokens: promptTokens,
+                completion_tokens: completionTokens,
+                total_tokens: promptTokens + completionTokens,
+              },
+            }
+          : usageField;
+        if (chat) {
+          const delta: Record<string, string> = {};
+          if (value.reasoning.length > 0) {
+            delta.reasoning_content = value.reasoning;
+            delta.reasoning = value.reasoning;
+          }
+          if (value.content.length > 0) delta.content = value.content;
+          writeEvent(res, { ...base, choices: [{ index: 0, delta, finish_reason: null, logprobs: null }], ...usage });
+        } else {
+          writeEvent(res, {
+            ...base,
+            choices: [{ index: 0, text: value.content, finish_reason: null, logprobs: null }],
+            ...usage,
+          });
+        }
+        continue;
+      }
+      // end
+      if (signal.aborted) break;
+      recordEnd(state, value);
+      const finish = chat
+        ? {
+            index: 0,
+            delta: {},
+            finish_reason: value.finishReason,
+            logprobs: null,
+            ...(value.reasoningTruncated ? { reasoning_truncated: true } : {}),
+          }
+        : { index: 0, text: "", finish_reason: value.finishReason, logprobs: null };
+      writeEvent(res, { ...base, choices: [finish], ...(parsed.continuousUsage ? { usage: usageOf(value) } : usageField) });
+      if (parsed.includeUsage) writeEvent(res, { ...base, choices: [], usage: usageOf(value) });
+    }
+    if (signal.aborted && signal.reason instanceof TimeoutError) {
+      const { body } = toHttpError(signal.reason);
+      writeEvent(res, body);
+    }
+  } catch (err) {
+    // An error in the middle of a stream becomes a final event; the stream still closes below.
+    if (!signal.aborted || signal.reason instanceof TimeoutError) {
+      const { body } = toHttpError(signal.aborted ? signal.reason : err);
+      writeEvent(res, body);
+    }
+  } finally {
+    await generation.return?.();
+    endEventStream(res);
+  }
+}
+
+/**
+ * Starts listening at once (so /health can answer 503 while loading), then loads the engine if it
+ * is not loaded yet. Resolves when the server listens; `ready` resolves when the model is loaded.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer & { ready: Promise<void> }> {
+  const { app, state } = createServer(options);
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 8000;
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    throw new ServelabError("IO_FAILED", `cannot listen on ${host}:${port}: ${errorMessage(err)}`, { cause: err });
+  }
+  const address = app.server.address();
+  const actualPort = typeof address === "object" && address !== null ? address.port : port;
+  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
+  const url = `http://${urlHost}:${actualPort}`;
+  const ready = (async () => {
+    try {
+      if (options.engine.state === "created") await options.engine.load();
+      const info = options.engine.info();
+      state.profile = resolveProfile({
+        name: `${info.modelId} ${String(info.metadata?.name ?? "")}`,
+        ...(info.architecture === undefined ? {} : { architecture: info.architecture }),
+        ...(info.chatTemplate === undefined ? {} : { chatTemplate: info.chatTemplate }),
+        ...(options.profile === undefined ? {} : { override: options.profile }),
+      });
+    } catch (err) {
+      state.loadError = errorMessage(err);
+      throw err;
+    }
+  })();
+  ready.catch(() => {});
+  return {
+    url,
+    app,
+    metrics: state.metrics,
+    profile: () => state.profile,
+    ready,
+    async close() {
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * Validation of OpenAI request bodies into typed requests. Every problem is an InvalidRequestError
+ * naming the parameter; anything servelab does not support is refused, never silently ignored.
+ */
+import { InvalidRequestError } from "../core/errors.js";
+import type { ChatMessage, ChatRole, SamplingParams } from "../engines/engine.js";
+
+export interface ServerLimits {
+  /** Highest max_tokens a request may ask for. */
+  maxTokensCeiling: number;
+  /** Most messages in one chat request. */
+  maxMessages: number;
+  /** Most stop strings, and the longest one. */
+  maxStops: number;
+  maxStopLength: number;
+}
+
+export const defaultLimits: ServerLimits = {
+  maxTokensCeiling: 32_768,
+  maxMessages: 1_000,
+  maxStops: 16,
+  maxStopLength: 256,
+};
+
+interface CommonRequest {
+  model: string | undefined;
+  stream: boolean;
+  includeUsage: boolean;
+  continuousUsage: boolean;
+  maxTokens: number | undefined;
+  sampling: SamplingParams;
+  stop: string[];
+  ignoreEos: boolean;
+}
+
+export interface ChatRequest extends CommonRequest {
+  kind: "chat";
+  messages: ChatMessage[];
+  /** servelab extension: append DeepSeek's math instruction to the last user turn. */
+  math: boolean;
+}
+
+export interface CompletionRequest extends CommonRequest {
+  kind: "completion";
+  prompt: string;
+}
+
+const roles: readonly ChatRole[] = ["system", "developer", "user", "assistant", "tool"];
+
+/** Fields OpenAI defines that servelab does not implement: refused with a 400. */
+const unsupportedChat = [
+  "tools",
+  "tool_choice",
+  "functions",
+  "function_call",
+  "response_format",
+  "logprobs",
+  "top_logprobs",
+  "logit_bias",
+  "audio",
+  "modalities",
+  "prediction",
+  "parallel_tool_calls",
+];
+const unsupportedCompletion = ["suffix", "echo", "logprobs", "best_of", "logit_bias"];
+
+function fail(param: string, message: string): never {
+  throw new InvalidRequestError(message, { param });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function optionalNumber(body: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) fail(key, `'${key}' must be a number, got ${describe(value)}`);
+  if (value < min || value > max) fail(key, `'${key}' must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function optionalInteger(body: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const value = optionalNumber(body, key, min, max);
+  if (value !== undefined && !Number.isInteger(value)) fail(key, `'${key}' must be an integer, got ${value}`);
+  return value;
+}
+
+function optionalBoolean(body: Record<string, unknown>, key: string): boolean | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "boolean") fail(key, `'${key}' must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return value.length > 40 ? "a string" : JSON.stringify(value);
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+function parseCommon(body: Record<string, unknown>, limits: ServerLimits, unsupported: string[]): CommonRequest {
+  for (const key of unsupported)
+    if (body[key] !== undefined && body[key] !== null && body[key] !== false)
+      fail(key, `'${key}' is not supported by servelab`);
+  const n = optionalInteger(body, "n", 1, 1_000_000);
+  if (n !== undefined && n !== 1) fail("n", `only n = 1 is supported, got ${n}`);
+
+  const model = body.model;
+  if (model !== undefined && typeof model !== "string") fail("model", `'model' must be a string, got ${describe(model)}`);
+
+  const stream = optionalBoolean(body, "stream") ?? false;
+  const streamOptions = body.stream_options;
+  let includeUsage = false;
+  let continuousUsage = false;
+  if (streamOptions !== undefined && streamOptions !== null) {
+    if (!isObject(streamOptions)) fail("stream_options", "'stream_options' must be an object");
+    if (!stream) fail("stream_options", "'stream_options' is only allowed when 'stream' is true");
+    includeUsage = optionalBoolean(streamOptions, "include_usage") ?? false;
+    continuousUsage = optionalBoolean(streamOptions, "continuous_usage_stats") ?? false;
+  }
+
+  const maxCompletion = optionalInteger(body, "max_completion_tokens", 1, limits.maxTokensCeiling);
+  const maxTokens = optionalInteger(body, "max_tokens", 1, limits.maxTokensCeiling) ?? maxCompletion;
+
+  const sampling: SamplingParams = {};
+  const temperature = optionalNumber(body, "temperature", 0, 2);
+  if (temperature !== undefined) sampling.temperature = temperature;
+  const topP = optionalNumber(body, "top_p", 0, 1);
+  if (topP !== undefined) sampling.topP = topP;
+  const topK = optionalInteger(body, "top_k", -1, 1_000_000);
+  if (topK !== undefined) sampling.topK = topK <= 0 ? 0 : topK;
+  const minP = optionalNumber(body, "min_p", 0, 1);
+  if (minP !== undefined) sampling.minP = minP;
+  const seed = optionalInteger(body, "seed", -(2 ** 53), 2 ** 53);
+  if (seed !== undefined) sampling.seed = Math.abs(seed);
+  const presence = optionalNumber(body, "presence_penalty", -2, 2);
+  if (presence !== undefined) sampling.presencePenalty = presence;
+  const frequency = optionalNumber(body, "frequency_penalty", -2, 2);
+  if (frequency !== undefined) sampling.frequencyPenalty = frequency;
+  const repetition = optionalNumber(body, "repetition_penalty", 0, 10);
+  if (repetition !== undefined) sampling.repeatPenalty = repetition;
+
+  let stop: string[] = [];
+  const rawStop = body.stop;
+  if (typeof rawStop === "string") stop = [rawStop];
+  else if (Array.isArray(rawStop)) {
+    if (!rawStop.every((s) => typeof s === "string")) fail("stop", "'stop' must be a string or a list of strings");
+    stop = rawStop as string[];
+  } else if (rawStop !== undefined && rawStop !== null) fail("stop", "'stop' must be a string or a list of strings");
+  if (stop.length > limits.maxStops) fail("stop", `at most ${limits.maxStops} stop strings are allowed, got ${stop.length}`);
+  for (const s of stop)
+    if (s.length > limits.maxStopLength)
+      fail("stop", `stop strings may be at most ${limits.maxStopLength} characters, got one of ${s.length}`);
+  stop = stop.filter((s) => s.length > 0);
+
+  const ignoreEos = optionalBoolean(body, "ignore_eos") ?? false;
+  return { model, stream, includeUsage, continuousUsage, maxTokens, sampling, stop, ignoreEos };
+}
+
+function requireBody(body: unknown): Record<string, unknown> {
+  if (!isObject(body)) fail("body", "the request body must be a JSON object");
+  return body;
+}
+
+export function parseChatRequest(raw: unknown, limits: ServerLimits = defaultLimits): ChatRequest {
+  const body = requireBody(raw);
+  const common = parseCommon(body, limits, unsupportedChat);
+  const rawMessages = body.messages;
+  if (!Array.isArray(rawMessages)) fail("messages", "'messages' must be a list of messages");
+  if (rawMessages.length === 0) fail("messages", "'messages' must contain at least one message");
+  if (rawMessages.length > limits.maxMessages)
+    fail("messages", `at most ${limits.maxMessages} messages are allowed, got ${rawMessages.length}`);
+  const messages = rawMessages.map((m, i): ChatMessage => {
+    const param = `messages[${i}]`;
+    if (!isObject(m)) fail(param, `${param} must be an object`);
+    const role = m.role;
+    if (typeof role !== "string" || !roles.includes(role as ChatRole))
+      fail(`${param}.role`, `${param}.role must be one of ${roles.join(", ")}, got ${describe(role)}`);
+    return { role: role as ChatRole, content: parseContent(m.content, `${param}.content`, role === "assistant") };
+  });
+  const math = optionalBoolean(body, "math") ?? false;
+  return { kind: "chat", ...common, messages, math };
+}
+
+/** Text content, as a string or a list of `{type: "text", text}` parts. */
+function parseContent(content: unknown, param: string, allowNull: boolean): string {
+  if (typeof content === "string") return content;
+  if ((content === null || content === undefined) && allowNull) return "";
+  if (Array.isArray(content)) {
+    let text = "";
+    for (const part of content) {
+      if (!isObject(part) || part.type !== "text" || typeof part.text !== "string")
+        fail(param, `${param} parts must be {"type": "text", "text": "..."}; images and audio are not supported`);
+      text += part.text;
+    }
+    return text;
+  }
+  return fail(param, `${param} must be a string or a list of text parts, got ${describe(content)}`);
+}
+
+export function parseCompletionRequest(raw: unknown, limits: ServerLimits = defaultLimits): CompletionRequest {
+  const body = requireBody(raw);
+  const common = parseCommon(body, limits, unsupportedCompletion);
+  let prompt = body.prompt;
+  if (Array.isArray(prompt)) {
+    if (prompt.length !== 1 || typeof prompt[0] !== "string")
+      fail("prompt", "'prompt' must be a string (a list of one string is accepted; batches are not supported)");
+    prompt = prompt[0];
+  }
+  if (typeof prompt !== "string") fail("prompt", `'prompt' must be a string, got ${describe(prompt)}`);
+  if (prompt.length === 0) fail("prompt", "'prompt' must not be empty");
+  return { kind: "completion", ...common, prompt };
+}
