@@ -28,7 +28,7 @@ import {
 /** How the client treats `<think>` tags in content when the server sends no reasoning field. */
 export type ThinkTagMode =
   /** Split when the content starts with `<think>`; for whole messages also when it contains `</think>`
-   * (a DeepSeek-R1 prompt opened the tag). */
+   * with no `<think>` before it (a DeepSeek-R1 prompt opened the tag). */
   | "auto"
   /** The prompt opened the reasoning: everything before `</think>` is reasoning (raw R1 servers). */
   | "implicit"
@@ -383,8 +383,9 @@ export function createClient(options: ClientOptions = {}): ServelabClient {
     if (fieldReasoning !== undefined) {
       content = text.replace(/^\s+/, ""); // as the stream parser does after the reasoning
     } else if (thinkTags === "implicit" || (thinkTags === "auto" && /<\/?think>/.test(text))) {
-      const implicit =
-        thinkTags === "implicit" || (!text.trimStart().startsWith("<think>") && text.includes("</think>"));
+      // a prompt-opened reasoning shows as a closing tag with no opening tag before it
+      const close = text.indexOf("</think>");
+      const implicit = thinkTags === "implicit" || (close >= 0 && !text.slice(0, close).includes("<think>"));
       const parser = createReasoningParser(implicit ? thinkTagsImplicit : thinkTagsExplicit);
       const first = parser.push(text);
       const last = parser.finish();

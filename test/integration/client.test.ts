@@ -111,6 +111,14 @@ describe("reasoning fields", () => {
     expect(implicit).toMatchObject({ reasoning: "Let me see.\n", content: "4" });
   });
 
+  it("tags a non-reasoning model merely mentions are not split in whole messages", async () => {
+    const s = await serve({ deltas: [{ content: "Use <think>x</think> tags" }] });
+    expect(await createClient({ baseURL: s.url, model: "m" }).chat(user)).toMatchObject({
+      reasoning: "",
+      content: "Use <think>x</think> tags",
+    });
+  });
+
   it("plain content stays content", async () => {
     const s = await serve({ deltas: [{ content: "Hello" }, { content: " there" }] });
     const client = createClient({ baseURL: s.url, model: "m1" });
