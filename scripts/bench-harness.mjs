@@ -37,7 +37,18 @@ const checkAccuracy = values["no-accuracy"] !== true;
 const serverEntry = new URL("../dist/bench/testing/scripted-server-main.js", import.meta.url).pathname;
 const server = spawn(
   process.execPath,
-  [serverEntry, "--port", "0", "--exit-on-stdin-close", "--ttft", values.ttft, "--itl", values.itl, "--tokens-per-chunk", values["tokens-per-chunk"]],
+  [
+    serverEntry,
+    "--port",
+    "0",
+    "--exit-on-stdin-close",
+    "--ttft",
+    values.ttft,
+    "--itl",
+    values.itl,
+    "--tokens-per-chunk",
+    values["tokens-per-chunk"],
+  ],
   { stdio: ["pipe", "pipe", "inherit"] },
 );
 const url = await new Promise((resolve, reject) => {
@@ -73,7 +84,8 @@ const onRequest = (r) => {
     const c = log[i];
     const sent = JSON.parse(c.data).x_sent;
     if (i === 0) ttftErrors.push(Math.abs(c.at + offset - sent));
-    else for (let k = 0; k < c.tokens; k++) itlErrors.push(Math.abs(r.itl[j++] - (sent - prevSent) / c.tokens));
+    else
+      for (let k = 0; k < c.tokens; k++) itlErrors.push(Math.abs(r.itl[j++] - (sent - prevSent) / c.tokens));
     prevSent = sent;
   }
 };
@@ -132,6 +144,8 @@ const report = {
 console.log(JSON.stringify(report));
 console.log(
   `${streams} streams: ${report.outputTokensPerSecond} tok/s ingested (${report.chunksPerSecond} chunks/s), harness CPU ${report.harnessCpuPercentOfOneCore}% of one core, peak RSS ${report.harnessPeakRssMiB} MiB` +
-    (checkAccuracy ? `, |ITL error| p99 ${report.itlErrorP99Ms.toFixed(3)} ms, |TTFT error| p99 ${report.ttftErrorP99Ms.toFixed(3)} ms` : ""),
+    (checkAccuracy
+      ? `, |ITL error| p99 ${report.itlErrorP99Ms.toFixed(3)} ms, |TTFT error| p99 ${report.ttftErrorP99Ms.toFixed(3)} ms`
+      : ""),
 );
 process.exit(0);

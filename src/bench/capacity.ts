@@ -19,7 +19,8 @@ export function checkRunAgainstSlo(run: RunSummary, slo: Slo, percentile: 50 | 9
   const key = `p${percentile}` as const;
   const violations: string[] = [];
   const check = (name: string, bound: number | undefined, value: number): void => {
-    if (bound !== undefined && value > bound) violations.push(`${key} ${name} ${value.toFixed(1)} ms > ${bound} ms`);
+    if (bound !== undefined && value > bound)
+      violations.push(`${key} ${name} ${value.toFixed(1)} ms > ${bound} ms`);
   };
   check("ttft", slo.ttftMs, run.ttftFromIntended[key]);
   check("ttfo", slo.ttfoMs, run.ttfo[key]);
@@ -27,7 +28,8 @@ export function checkRunAgainstSlo(run: RunSummary, slo: Slo, percentile: 50 | 9
   check("itl", slo.itlMs, run.itl[key]);
   check("e2e", slo.e2eMs, run.e2eFromIntended[key]);
   const errorRate = run.requests === 0 ? 1 : run.failed / run.requests;
-  if (errorRate > maxTrialErrorRate) violations.push(`error rate ${(errorRate * 100).toFixed(1)}% > ${maxTrialErrorRate * 100}%`);
+  if (errorRate > maxTrialErrorRate)
+    violations.push(`error rate ${(errorRate * 100).toFixed(1)}% > ${maxTrialErrorRate * 100}%`);
   if (run.completed === 0) violations.push("no request completed");
   return { passed: violations.length === 0, violations };
 }

@@ -24,7 +24,10 @@ export function describeEnvironment(): BenchEnvironment {
       timeout: 5000,
     });
     if (r.status === 0 && typeof r.stdout === "string" && r.stdout.trim() !== "")
-      gpu = r.stdout.trim().split("\n").map((s) => s.trim());
+      gpu = r.stdout
+        .trim()
+        .split("\n")
+        .map((s) => s.trim());
   } catch {
     // absent: "no GPU"
   }

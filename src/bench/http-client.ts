@@ -7,7 +7,13 @@ import { Pool } from "undici";
 import type { Dispatcher } from "undici";
 import { SseParser, createChunkFacts, extractChunkText, scanChunk } from "./sse.js";
 import type { Tokenizer } from "./tokenizer.js";
-import type { ChunkLogEntry, RequestError, RequestErrorKind, RequestTiming, TokenCountMethod } from "./types.js";
+import type {
+  ChunkLogEntry,
+  RequestError,
+  RequestErrorKind,
+  RequestTiming,
+  TokenCountMethod,
+} from "./types.js";
 
 export interface BenchClientOptions {
   /** Base URL ending in /v1. */
@@ -65,7 +71,8 @@ export class BenchClient {
       const res = await this.pool.request({
         path: `${this.basePath}${path}`,
         method: "GET",
-        headers: this.headers.authorization === undefined ? {} : { authorization: this.headers.authorization },
+        headers:
+          this.headers.authorization === undefined ? {} : { authorization: this.headers.authorization },
         signal: AbortSignal.timeout(timeoutMs),
       });
       if (res.statusCode !== 200) {
@@ -81,7 +88,11 @@ export class BenchClient {
   /** GET a text document at an absolute path on the server's origin (e.g. /metrics); undefined when it fails. */
   async getText(absolutePath: string, timeoutMs = 5000): Promise<string | undefined> {
     try {
-      const res = await this.pool.request({ path: absolutePath, method: "GET", signal: AbortSignal.timeout(timeoutMs) });
+      const res = await this.pool.request({
+        path: absolutePath,
+        method: "GET",
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       if (res.statusCode !== 200) {
         await res.body.dump();
         return undefined;
@@ -202,8 +213,11 @@ export class BenchClient {
             // An asynchronous tokenizer: count now, book the tokens when the count arrives (times were taken).
             const isContent = facts.content;
             const isReasoning = facts.reasoning;
-            pendingTokenizer = pendingTokenizer.then(async () => addTokens(Math.max(1, await counted), at, isContent, isReasoning));
-            if (chunkLog !== undefined) chunkLog.push({ at, tokens: -1, data: buf.toString("utf8", start, end) });
+            pendingTokenizer = pendingTokenizer.then(async () =>
+              addTokens(Math.max(1, await counted), at, isContent, isReasoning),
+            );
+            if (chunkLog !== undefined)
+              chunkLog.push({ at, tokens: -1, data: buf.toString("utf8", start, end) });
             return;
           }
         }
@@ -214,7 +228,10 @@ export class BenchClient {
       const onAbort = (): void => {
         controller?.abort(new RequestAborted("aborted"));
       };
-      const timer = setTimeout(() => controller?.abort(new RequestTimeout(`no complete response within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(
+        () => controller?.abort(new RequestTimeout(`no complete response within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       if (signal !== undefined) {
         if (signal.aborted) {
           timing.startAt = performance.now();
@@ -256,7 +273,12 @@ export class BenchClient {
       };
       timing.startAt = performance.now();
       this.pool.dispatch(
-        { path: `${this.basePath}${request.path}`, method: "POST", headers: this.headers, body: request.body },
+        {
+          path: `${this.basePath}${request.path}`,
+          method: "POST",
+          headers: this.headers,
+          body: request.body,
+        },
         handler,
       );
     });
@@ -281,7 +303,11 @@ function summarizeErrorBody(body: string): string {
 
 function classifyNetworkError(err: Error): RequestErrorKind {
   const code = (err as { code?: unknown }).code;
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT" || code === "UND_ERR_CONNECT_TIMEOUT")
+  if (
+    code === "UND_ERR_HEADERS_TIMEOUT" ||
+    code === "UND_ERR_BODY_TIMEOUT" ||
+    code === "UND_ERR_CONNECT_TIMEOUT"
+  )
     return "timeout";
   if (
     code === "UND_ERR_SOCKET" ||

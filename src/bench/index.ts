@@ -27,7 +27,12 @@ import { renderBenchMarkdown } from "./summary.js";
 import { loadGgufTokenizer } from "./tokenizer.js";
 import type { Tokenizer } from "./tokenizer.js";
 import type { LevelAggregate, LevelResult, RequestRecord, RunSummary } from "./types.js";
-import { createBuiltinWorkload, createRandom, createSyntheticWorkload, loadWorkloadFile } from "./workloads.js";
+import {
+  createBuiltinWorkload,
+  createRandom,
+  createSyntheticWorkload,
+  loadWorkloadFile,
+} from "./workloads.js";
 import type { BuiltinClass, Workload } from "./workloads.js";
 
 export type { BenchOptions, ResolvedBenchOptions, LoadLevel, Slo } from "./options.js";
@@ -73,9 +78,18 @@ export interface BenchResult {
   finishedAt: string;
   /** True when the bench was stopped early (Ctrl-C or the signal); figures cover what finished. */
   partial: boolean;
-  options: Omit<ResolvedBenchOptions, "tokenizer" | "apiKey"> & { tokenizer: string | null; apiKey: string | null };
+  options: Omit<ResolvedBenchOptions, "tokenizer" | "apiKey"> & {
+    tokenizer: string | null;
+    apiKey: string | null;
+  };
   environment: BenchEnvironment;
-  server: { url: string; model: string; models: unknown; metricsBefore: MetricSamples | null; metricsAfter: MetricSamples | null };
+  server: {
+    url: string;
+    model: string;
+    models: unknown;
+    metricsBefore: MetricSamples | null;
+    metricsAfter: MetricSamples | null;
+  };
   workload: { name: string; prompts: number; ignoreEos: boolean };
   levels: LevelResult[];
   capacity: CapacityResult | null;
@@ -90,7 +104,10 @@ function levelLabel(level: LoadLevel): string {
   return level.mode === "concurrency" ? `c=${level.concurrency}` : `rate=${level.rate}`;
 }
 
-async function buildWorkload(resolved: ResolvedBenchOptions, tokenizer: Tokenizer | undefined): Promise<Workload> {
+async function buildWorkload(
+  resolved: ResolvedBenchOptions,
+  tokenizer: Tokenizer | undefined,
+): Promise<Workload> {
   if (resolved.workload === "synthetic")
     return createSyntheticWorkload({ inputTokens: resolved.inputTokens, seed: resolved.seed, tokenizer });
   const classes = resolved.workload.split(",").map((s) => s.trim());
@@ -166,7 +183,10 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     }
     const readMetrics = async (): Promise<MetricSamples | null> => {
       if (!resolved.readMetrics) return null;
-      const text = await client.getText(`${new URL(resolved.url).pathname.replace(/\/v1\/?$/u, "")}/metrics`, 3000);
+      const text = await client.getText(
+        `${new URL(resolved.url).pathname.replace(/\/v1\/?$/u, "")}/metrics`,
+        3000,
+      );
       return text === undefined ? null : selectServerMetrics(text);
     };
     const metricsBefore = await readMetrics();
@@ -174,23 +194,33 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     const ignoreEos = resolved.ignoreEos ?? workload.exactOutput;
 
     // Bodies are serialized once per prompt: the hot loop only picks a string.
-    const bodies = new Map<number, { request: PreparedRequest; maxTokens: number; expected: number | undefined }>();
+    const bodies = new Map<
+      number,
+      { request: PreparedRequest; maxTokens: number; expected: number | undefined }
+    >();
     const path = resolved.api === "chat" ? "/chat/completions" : "/completions";
-    const prepare = (index: number): { request: PreparedRequest; maxTokens: number; expected: number | undefined } => {
+    const prepare = (
+      index: number,
+    ): { request: PreparedRequest; maxTokens: number; expected: number | undefined } => {
       const slot = index % workload.size;
       let cached = bodies.get(slot);
       if (cached === undefined) {
         const item = workload.item(slot);
         const maxTokens = item.maxTokens ?? resolved.maxTokens;
         const body: Record<string, unknown> = { model };
-        if (resolved.api === "chat") body.messages = item.messages ?? [{ role: "user", content: item.prompt ?? "" }];
+        if (resolved.api === "chat")
+          body.messages = item.messages ?? [{ role: "user", content: item.prompt ?? "" }];
         else body.prompt = item.prompt ?? (item.messages ?? []).map((m) => m.content).join("\n\n");
         body.max_tokens = maxTokens;
         body.stream = true;
         body.stream_options = { include_usage: true, continuous_usage_stats: true };
         if (ignoreEos) body.ignore_eos = true;
         Object.assign(body, resolved.extra);
-        cached = { request: { path, body: JSON.stringify(body) }, maxTokens, expected: item.expectedInputTokens };
+        cached = {
+          request: { path, body: JSON.stringify(body) },
+          maxTokens,
+          expected: item.expectedInputTokens,
+        };
         bodies.set(slot, cached);
       }
       return cached;
@@ -213,7 +243,8 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       progress.elapsedS = elapsedS;
       const rec = progressRecorder;
       progress.tokensPerSecond = rec !== undefined && elapsedS > 0 ? rec.outputTokens / elapsedS : 0;
-      if (resolved.durationMs !== undefined) progress.remainingS = Math.max(0, resolved.durationMs / 1000 - elapsedS);
+      if (resolved.durationMs !== undefined)
+        progress.remainingS = Math.max(0, resolved.durationMs / 1000 - elapsedS);
       else if (progress.total !== undefined && progress.done > 0)
         progress.remainingS = (elapsedS / progress.done) * (progress.total - progress.done);
       hooks.onProgress(progress);
@@ -231,7 +262,11 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       phaseName: "measure" | "capacity",
     ): Promise<RunSummary> => {
       const recorder = new RunRecorder(run, resolved.slo);
-      const phase = async (warmup: boolean, count: number | undefined, durationMs: number | undefined): Promise<void> => {
+      const phase = async (
+        warmup: boolean,
+        count: number | undefined,
+        durationMs: number | undefined,
+      ): Promise<void> => {
         const runStart = performance.now();
         progressStart = runStart;
         progressRecorder = warmup ? undefined : recorder;
@@ -253,7 +288,10 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
           client,
           // Warmup is closed-loop, whatever the measured pattern.
           level: warmup
-            ? { mode: "concurrency", concurrency: level.mode === "concurrency" ? level.concurrency : (level.maxConcurrency ?? 4) }
+            ? {
+                mode: "concurrency",
+                concurrency: level.mode === "concurrency" ? level.concurrency : (level.maxConcurrency ?? 4),
+              }
             : level,
           prepare: (index) => {
             const p = prepare(index);
@@ -278,7 +316,9 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
               keepChunks: resolved.keepChunks,
             });
             prepared[index] = undefined as unknown as { maxTokens: number; expected: number | undefined };
-            writer?.write(record.chunkLog === undefined ? record : { ...record, chunkLog: undefined, itl: undefined });
+            writer?.write(
+              record.chunkLog === undefined ? record : { ...record, chunkLog: undefined, itl: undefined },
+            );
             hooks.onRequest?.(record);
             current.done++;
             if (!record.ok) current.errors++;
@@ -344,7 +384,12 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       options: {
         ...resolved,
         apiKey: resolved.apiKey === undefined ? null : "(set)",
-        tokenizer: typeof resolved.tokenizer === "string" ? resolved.tokenizer : resolved.tokenizer === undefined ? null : "(custom)",
+        tokenizer:
+          typeof resolved.tokenizer === "string"
+            ? resolved.tokenizer
+            : resolved.tokenizer === undefined
+              ? null
+              : "(custom)",
       },
       environment,
       server: { url: resolved.url, model, models: models ?? null, metricsBefore, metricsAfter },
@@ -387,12 +432,16 @@ function collectNotes(levels: LevelResult[], ignoreEos: boolean, resolved: Resol
       `${chunks} of ${completed} requests had no per-chunk usage and no tokenizer: inter-token latency is per chunk, not per token (give --tokenizer FILE.gguf, or use a server that honours stream_options.continuous_usage_stats)`,
     );
   if (tokenizer > 0)
-    notes.push(`${tokenizer} of ${completed} requests were counted with the tokenizer (chunks carried no usage)`);
+    notes.push(
+      `${tokenizer} of ${completed} requests were counted with the tokenizer (chunks carried no usage)`,
+    );
   if (ignoreEos && ignored > 0)
     notes.push(
       `the server ignored ignore_eos on ${ignored} of ${completed} requests (finish_reason "stop" before max_tokens): output lengths are not exact`,
     );
   if (resolved.workload === "synthetic" && resolved.tokenizer === undefined)
-    notes.push("synthetic prompts were built from words without a tokenizer: input lengths are approximate (see inputTokens, as the server reported)");
+    notes.push(
+      "synthetic prompts were built from words without a tokenizer: input lengths are approximate (see inputTokens, as the server reported)",
+    );
   return notes;
 }

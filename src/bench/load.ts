@@ -25,16 +25,25 @@ export interface LoadPhaseOptions {
 
 /** Run one phase of load; resolves when every request sent has finished. */
 export async function runLoadPhase(options: LoadPhaseOptions): Promise<{ start: number; sent: number }> {
-  return options.level.mode === "concurrency" ? runClosedLoop(options, options.level.concurrency) : runOpenLoop(options);
+  return options.level.mode === "concurrency"
+    ? runClosedLoop(options, options.level.concurrency)
+    : runOpenLoop(options);
 }
 
-async function runClosedLoop(options: LoadPhaseOptions, concurrency: number): Promise<{ start: number; sent: number }> {
+async function runClosedLoop(
+  options: LoadPhaseOptions,
+  concurrency: number,
+): Promise<{ start: number; sent: number }> {
   const { client, requests, durationMs, signal } = options;
   const start = performance.now();
   const deadline = durationMs === undefined ? Infinity : start + durationMs;
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (signal?.aborted !== true && (requests === undefined || next < requests) && performance.now() < deadline) {
+    while (
+      signal?.aborted !== true &&
+      (requests === undefined || next < requests) &&
+      performance.now() < deadline
+    ) {
       const index = next++;
       const request = options.prepare(index);
       const intended = performance.now();

@@ -131,7 +131,12 @@ const bad = (flag: string, what: string, got: unknown): InvalidArgumentError =>
 
 /** Parse a list of positive integers ("1,4,8"). */
 export function parsePositiveIntList(flag: string, value: string | number | readonly number[]): number[] {
-  const parts = typeof value === "string" ? value.split(",").map((s) => s.trim()) : Array.isArray(value) ? value : [value];
+  const parts =
+    typeof value === "string"
+      ? value.split(",").map((s) => s.trim())
+      : Array.isArray(value)
+        ? value
+        : [value];
   if (parts.length === 0) throw bad(flag, "a list of positive integers", value);
   return parts.map((p) => {
     const n = typeof p === "number" ? p : /^\d+$/u.test(p as string) ? Number(p) : NaN;
@@ -141,7 +146,12 @@ export function parsePositiveIntList(flag: string, value: string | number | read
 }
 
 function parsePositiveNumberList(flag: string, value: string | number | readonly number[]): number[] {
-  const parts = typeof value === "string" ? value.split(",").map((s) => s.trim()) : Array.isArray(value) ? value : [value];
+  const parts =
+    typeof value === "string"
+      ? value.split(",").map((s) => s.trim())
+      : Array.isArray(value)
+        ? value
+        : [value];
   return parts.map((p) => {
     const n = typeof p === "number" ? p : (p as string) === "" ? NaN : Number(p);
     if (!Number.isFinite(n) || n <= 0) throw bad(flag, "a list of positive numbers", p);
@@ -153,7 +163,11 @@ function parsePositiveNumberList(flag: string, value: string | number | readonly
 export function parseIntFlag(flag: string, value: string | number, min: number): number {
   const n = typeof value === "number" ? value : /^-?\d+$/u.test(value.trim()) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < min)
-    throw bad(flag, min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer >= ${min}`, value);
+    throw bad(
+      flag,
+      min === 0 ? "a non-negative integer" : min === 1 ? "a positive integer" : `an integer >= ${min}`,
+      value,
+    );
   return n;
 }
 
@@ -188,7 +202,12 @@ export function parseInputTokens(value: string | number): LengthDistribution {
     if (min > max) throw bad("input-tokens", `${what} with MIN <= MAX`, value);
     return { kind: "uniform", min, max };
   }
-  if (parts[0] === "normal" && nums.length === 2 && nums.every((n) => Number.isFinite(n) && n >= 0) && (nums[0] as number) >= 1)
+  if (
+    parts[0] === "normal" &&
+    nums.length === 2 &&
+    nums.every((n) => Number.isFinite(n) && n >= 0) &&
+    (nums[0] as number) >= 1
+  )
     return { kind: "normal", mean: nums[0] as number, std: nums[1] as number };
   throw bad("input-tokens", what, value);
 }
@@ -222,7 +241,10 @@ function parseExtra(value: string | Record<string, unknown>): Record<string, unk
 }
 
 /** Validate options and fill defaults; every problem is an InvalidArgumentError with a fix-it message. */
-export function resolveBenchOptions(options: BenchOptions, env: NodeJS.ProcessEnv = process.env): ResolvedBenchOptions {
+export function resolveBenchOptions(
+  options: BenchOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedBenchOptions {
   const url = (options.url ?? env.SERVELAB_BENCH_URL ?? "http://127.0.0.1:8000/v1").replace(/\/+$/u, "");
   let parsedUrl: URL;
   try {
@@ -239,7 +261,11 @@ export function resolveBenchOptions(options: BenchOptions, env: NodeJS.ProcessEn
   const classes = workload.split(",").map((s) => s.trim());
   const isBuiltin = classes.every((c) => c === "short" || c === "medium" || c === "long");
   if (!isBuiltin && workload !== "synthetic" && !existsSync(workload))
-    throw bad("workload", "short,medium,long (any of them), synthetic, or an existing JSONL/ShareGPT file", workload);
+    throw bad(
+      "workload",
+      "short,medium,long (any of them), synthetic, or an existing JSONL/ShareGPT file",
+      workload,
+    );
 
   const rateGiven = options.rate !== undefined;
   if (rateGiven && options.concurrency !== undefined)
@@ -252,7 +278,9 @@ export function resolveBenchOptions(options: BenchOptions, env: NodeJS.ProcessEn
   const burstiness = options.burstiness === undefined ? 1 : Number(options.burstiness);
   if (!(burstiness > 0)) throw bad("burstiness", "a positive number (1 = Poisson)", options.burstiness);
   const maxConcurrency =
-    options.maxConcurrency === undefined ? undefined : parseIntFlag("max-concurrency", options.maxConcurrency, 1);
+    options.maxConcurrency === undefined
+      ? undefined
+      : parseIntFlag("max-concurrency", options.maxConcurrency, 1);
 
   const levels: LoadLevel[] = rateGiven
     ? parsePositiveNumberList("rate", options.rate as string | number | readonly number[]).map((rate) => ({
@@ -267,17 +295,25 @@ export function resolveBenchOptions(options: BenchOptions, env: NodeJS.ProcessEn
         concurrency,
       }));
 
-  const durationMs = options.duration === undefined ? undefined : parseDuration("duration", options.duration, "s");
+  const durationMs =
+    options.duration === undefined ? undefined : parseDuration("duration", options.duration, "s");
   const requests =
-    options.requests === undefined ? (durationMs === undefined ? 100 : undefined) : parseIntFlag("requests", options.requests, 1);
+    options.requests === undefined
+      ? durationMs === undefined
+        ? 100
+        : undefined
+      : parseIntFlag("requests", options.requests, 1);
   const slo = options.slo === undefined ? undefined : parseSlo(options.slo);
   const findMaxConcurrency = options.findMaxConcurrency ?? false;
   if (findMaxConcurrency && (slo === undefined || Object.keys(slo).length === 0))
-    throw new InvalidArgumentError("--find-max-concurrency needs --slo, e.g. --slo itl=50ms", { param: "slo" });
+    throw new InvalidArgumentError("--find-max-concurrency needs --slo, e.g. --slo itl=50ms", {
+      param: "slo",
+    });
   const range = (options.searchRange ?? "1:256").split(":");
   const searchMin = parseIntFlag("search-range", range[0] ?? "", 1);
   const searchMax = parseIntFlag("search-range", range[1] ?? "", 1);
-  if (range.length !== 2 || searchMin > searchMax) throw bad("search-range", "MIN:MAX with 1 <= MIN <= MAX", options.searchRange);
+  if (range.length !== 2 || searchMin > searchMax)
+    throw bad("search-range", "MIN:MAX with 1 <= MIN <= MAX", options.searchRange);
   const sloPercentile = options.sloPercentile === undefined ? 95 : Number(options.sloPercentile);
   if (sloPercentile !== 50 && sloPercentile !== 90 && sloPercentile !== 95 && sloPercentile !== 99)
     throw bad("slo-percentile", "one of 50, 90, 95, 99", options.sloPercentile);

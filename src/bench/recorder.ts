@@ -5,7 +5,13 @@
  */
 import type { Slo } from "./options.js";
 import { LatencyHistogram, NumberSeries, summarizeValues } from "./stats.js";
-import type { RequestErrorKind, RequestRecord, RequestTiming, RunSummary, TokenCountMethod } from "./types.js";
+import type {
+  RequestErrorKind,
+  RequestRecord,
+  RequestTiming,
+  RunSummary,
+  TokenCountMethod,
+} from "./types.js";
 
 export interface RecordContext {
   index: number;
@@ -29,7 +35,10 @@ export function createRequestRecord(timing: RequestTiming, ctx: RecordContext): 
   const ttft = timing.firstTokenAt === undefined ? null : timing.firstTokenAt - timing.startAt;
   const ttfo = timing.firstContentAt === undefined ? null : timing.firstContentAt - timing.startAt;
   const e2e = timing.endAt - timing.startAt;
-  const decode = timing.lastTokenAt !== undefined && timing.firstTokenAt !== undefined ? timing.lastTokenAt - timing.firstTokenAt : 0;
+  const decode =
+    timing.lastTokenAt !== undefined && timing.firstTokenAt !== undefined
+      ? timing.lastTokenAt - timing.firstTokenAt
+      : 0;
   const tpot = outputTokens > 1 && ttft !== null ? decode / (outputTokens - 1) : null;
   let itlMean: number | null = null;
   let itlP95: number | null = null;
@@ -53,7 +62,8 @@ export function createRequestRecord(timing: RequestTiming, ctx: RecordContext): 
     ttftMs: ttft === null ? null : round(ttft),
     ttfoMs: ttfo === null ? null : round(ttfo),
     e2eMs: round(e2e),
-    ttftFromIntendedMs: timing.firstTokenAt === undefined ? null : round(timing.firstTokenAt - timing.intendedAt),
+    ttftFromIntendedMs:
+      timing.firstTokenAt === undefined ? null : round(timing.firstTokenAt - timing.intendedAt),
     e2eFromIntendedMs: round(timing.endAt - timing.intendedAt),
     tpotMs: tpot === null ? null : round(tpot),
     itlMeanMs: itlMean === null ? null : round(itlMean),
@@ -68,7 +78,11 @@ export function createRequestRecord(timing: RequestTiming, ctx: RecordContext): 
     tokenCountMethod: timing.method,
     chunks: timing.chunks,
     ignoreEosIgnored:
-      ok && ctx.ignoreEos && ctx.maxTokens !== undefined && timing.finishReason === "stop" && outputTokens < ctx.maxTokens,
+      ok &&
+      ctx.ignoreEos &&
+      ctx.maxTokens !== undefined &&
+      timing.finishReason === "stop" &&
+      outputTokens < ctx.maxTokens,
     error: timing.error ?? null,
   };
   if (ctx.keepChunks) {
@@ -81,8 +95,13 @@ export function createRequestRecord(timing: RequestTiming, ctx: RecordContext): 
 /** Whether a finished request met every objective (errors never do). TTFT and E2E count from the intended send time. */
 export function meetsSlo(record: RequestRecord, slo: Slo): boolean {
   if (!record.ok) return false;
-  if (slo.ttftMs !== undefined && (record.ttftFromIntendedMs === null || record.ttftFromIntendedMs > slo.ttftMs)) return false;
-  if (slo.ttfoMs !== undefined && (record.ttfoMs === null || record.ttfoMs + record.queueMs > slo.ttfoMs)) return false;
+  if (
+    slo.ttftMs !== undefined &&
+    (record.ttftFromIntendedMs === null || record.ttftFromIntendedMs > slo.ttftMs)
+  )
+    return false;
+  if (slo.ttfoMs !== undefined && (record.ttfoMs === null || record.ttfoMs + record.queueMs > slo.ttfoMs))
+    return false;
   if (slo.tpotMs !== undefined && record.tpotMs !== null && record.tpotMs > slo.tpotMs) return false;
   if (slo.itlMs !== undefined && record.itlP95Ms !== null && record.itlP95Ms > slo.itlMs) return false;
   if (slo.e2eMs !== undefined && record.e2eFromIntendedMs > slo.e2eMs) return false;

@@ -85,7 +85,12 @@ export class ResourceSampler {
       try {
         const child = spawn(
           "nvidia-smi",
-          ["--query-gpu=memory.used,utilization.gpu", "--format=csv,noheader,nounits", `-lms`, String(interval)],
+          [
+            "--query-gpu=memory.used,utilization.gpu",
+            "--format=csv,noheader,nounits",
+            `-lms`,
+            String(interval),
+          ],
           { stdio: ["ignore", "pipe", "ignore"] },
         );
         child.on("error", () => {

@@ -169,7 +169,8 @@ export function scanChunk(buf: Buffer, start: number, end: number, out: ChunkFac
     out.error = true;
     return out;
   }
-  out.content = hasNonEmptyString(buf, keys.content, start, end) || hasNonEmptyString(buf, keys.text, start, end);
+  out.content =
+    hasNonEmptyString(buf, keys.content, start, end) || hasNonEmptyString(buf, keys.text, start, end);
   out.reasoning =
     hasNonEmptyString(buf, keys.reasoningContent, start, end) ||
     hasNonEmptyString(buf, keys.reasoning, start, end) ||

@@ -16,7 +16,17 @@ export interface Distribution {
 /** Percentiles reported everywhere. */
 export const reportedPercentiles = [50, 90, 95, 99] as const;
 
-const emptyDistribution: Distribution = { count: 0, mean: 0, std: 0, min: 0, max: 0, p50: 0, p90: 0, p95: 0, p99: 0 };
+const emptyDistribution: Distribution = {
+  count: 0,
+  mean: 0,
+  std: 0,
+  min: 0,
+  max: 0,
+  p50: 0,
+  p90: 0,
+  p95: 0,
+  p99: 0,
+};
 
 /** The q-th percentile (0..100) of sorted values by linear interpolation (numpy's default). */
 export function computePercentile(sorted: ArrayLike<number>, q: number): number {
@@ -126,7 +136,8 @@ export class LatencyHistogram {
   summarize(): Distribution {
     if (this.count === 0) return { ...emptyDistribution };
     const mean = this.sum / this.count;
-    const variance = this.count > 1 ? Math.max(0, (this.sumSq - this.count * mean * mean) / (this.count - 1)) : 0;
+    const variance =
+      this.count > 1 ? Math.max(0, (this.sumSq - this.count * mean * mean) / (this.count - 1)) : 0;
     return {
       count: this.count,
       mean,

@@ -18,7 +18,11 @@ function sumRuns(level: LevelResult, f: (r: LevelResult["runs"][number]) => numb
 
 /** Columns of the summary table (one row per load level; ± is the std over runs). */
 export function createLevelColumns(): TableColumn<LevelResult>[] {
-  const agg = (header: string, pick: (l: LevelResult) => RunAggregate | null, decimals = 1): TableColumn<LevelResult> => ({
+  const agg = (
+    header: string,
+    pick: (l: LevelResult) => RunAggregate | null,
+    decimals = 1,
+  ): TableColumn<LevelResult> => ({
     header,
     align: "right",
     value: (l) => formatAggregate(pick(l), l.runs.length, decimals),
@@ -52,7 +56,8 @@ export function renderBenchTable(result: BenchResult): string {
   if (result.capacity !== null) parts.push(describeCapacity(result));
   parts.push(describeResources(result));
   for (const note of result.notes) parts.push(`note: ${note}`);
-  if (result.outDir !== null) parts.push(`results in ${result.outDir}/ (results.json, requests.jsonl, report.md)`);
+  if (result.outDir !== null)
+    parts.push(`results in ${result.outDir}/ (results.json, requests.jsonl, report.md)`);
   return `${parts.join("\n")}\n`;
 }
 
@@ -76,7 +81,10 @@ function describeResources(result: BenchResult): string {
     r.gpu === "no GPU"
       ? "no GPU"
       : `GPU memory peak ${r.gpu.memoryUsedMiB.peak.toFixed(0)} MiB (mean ${r.gpu.memoryUsedMiB.mean.toFixed(0)}), utilisation peak ${r.gpu.utilizationPercent.peak.toFixed(0)}% (mean ${r.gpu.utilizationPercent.mean.toFixed(0)}%)`;
-  const server = r.serverRssMiB === null ? "" : `; server RSS peak ${r.serverRssMiB.peak.toFixed(0)} MiB (mean ${r.serverRssMiB.mean.toFixed(0)})`;
+  const server =
+    r.serverRssMiB === null
+      ? ""
+      : `; server RSS peak ${r.serverRssMiB.peak.toFixed(0)} MiB (mean ${r.serverRssMiB.mean.toFixed(0)})`;
   return `resources: ${gpu}${server}; harness RSS peak ${r.harnessPeakRssMiB.toFixed(0)} MiB`;
 }
 
@@ -93,20 +101,44 @@ export function renderBenchMarkdown(result: BenchResult): string {
     { header: "duration s", value: (r) => r.durationS, decimals: 2 },
     { header: "req/s", value: (r) => r.requestsPerSecond, decimals: 2 },
     { header: "out tok/s", value: (r) => r.outputTokensPerSecond },
-    { header: "TTFT p50/p95/p99", value: (r) => `${r.ttft.p50.toFixed(1)} / ${r.ttft.p95.toFixed(1)} / ${r.ttft.p99.toFixed(1)}` },
-    { header: "ITL p50/p95/p99", value: (r) => `${r.itl.p50.toFixed(2)} / ${r.itl.p95.toFixed(2)} / ${r.itl.p99.toFixed(2)}` },
-    { header: "E2E (from intended) p99", value: (r) => `${r.e2e.p99.toFixed(1)} (${r.e2eFromIntended.p99.toFixed(1)})` },
-    { header: "errors", value: (r) => Object.entries(r.errorsByKind).map(([k, v]) => `${k} ${v}`).join(", ") || "-" },
+    {
+      header: "TTFT p50/p95/p99",
+      value: (r) => `${r.ttft.p50.toFixed(1)} / ${r.ttft.p95.toFixed(1)} / ${r.ttft.p99.toFixed(1)}`,
+    },
+    {
+      header: "ITL p50/p95/p99",
+      value: (r) => `${r.itl.p50.toFixed(2)} / ${r.itl.p95.toFixed(2)} / ${r.itl.p99.toFixed(2)}`,
+    },
+    {
+      header: "E2E (from intended) p99",
+      value: (r) => `${r.e2e.p99.toFixed(1)} (${r.e2eFromIntended.p99.toFixed(1)})`,
+    },
+    {
+      header: "errors",
+      value: (r) =>
+        Object.entries(r.errorsByKind)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "-",
+    },
   ];
   const sections = [
     renderHeading(`servelab bench: ${result.server.model}${result.partial ? " (partial)" : ""}`, 1),
     renderKeyValues([
       ["server", result.server.url],
-      ["workload", `${result.workload.name} (${result.workload.prompts} prompts, ignore_eos ${String(result.workload.ignoreEos)})`],
+      [
+        "workload",
+        `${result.workload.name} (${result.workload.prompts} prompts, ignore_eos ${String(result.workload.ignoreEos)})`,
+      ],
       ["started", result.startedAt],
-      ["machine", `${env.cpuModel} x${env.cpuCount}, ${env.memoryGiB} GiB, ${env.os}, node ${env.node}, ${Array.isArray(env.gpu) ? env.gpu.join("; ") : env.gpu}`],
+      [
+        "machine",
+        `${env.cpuModel} x${env.cpuCount}, ${env.memoryGiB} GiB, ${env.os}, node ${env.node}, ${Array.isArray(env.gpu) ? env.gpu.join("; ") : env.gpu}`,
+      ],
       ["servelab", result.servelabVersion],
-      ["command", result.options.argv.length > 0 ? `servelab bench ${result.options.argv.join(" ")}` : "(library call)"],
+      [
+        "command",
+        result.options.argv.length > 0 ? `servelab bench ${result.options.argv.join(" ")}` : "(library call)",
+      ],
     ]),
     renderHeading("Summary (ms; mean ± std over runs, IQR outliers trimmed)"),
     renderMarkdownTable(createLevelColumns(), result.levels),
@@ -115,6 +147,7 @@ export function renderBenchMarkdown(result: BenchResult): string {
   ];
   if (result.capacity !== null) sections.push(renderHeading("Capacity"), describeCapacity(result));
   sections.push(renderHeading("Resources"), describeResources(result));
-  if (result.notes.length > 0) sections.push(renderHeading("Notes"), result.notes.map((n) => `- ${n}`).join("\n"));
+  if (result.notes.length > 0)
+    sections.push(renderHeading("Notes"), result.notes.map((n) => `- ${n}`).join("\n"));
   return joinSections(sections);
 }

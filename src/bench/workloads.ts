@@ -70,8 +70,14 @@ export function createBuiltinWorkload(classes: readonly BuiltinClass[]): Workloa
 }
 
 function fromItems(name: string, items: WorkloadItem[], exactOutput: boolean): Workload {
-  if (items.length === 0) throw new InvalidArgumentError(`workload "${name}" has no prompts`, { param: "workload" });
-  return { name, size: items.length, exactOutput, item: (index) => items[index % items.length] as WorkloadItem };
+  if (items.length === 0)
+    throw new InvalidArgumentError(`workload "${name}" has no prompts`, { param: "workload" });
+  return {
+    name,
+    size: items.length,
+    exactOutput,
+    item: (index) => items[index % items.length] as WorkloadItem,
+  };
 }
 
 /** How synthetic input lengths are drawn. */
@@ -177,7 +183,11 @@ export async function createSyntheticWorkload(options: SyntheticWorkloadOptions)
   for (let i = 0; i < count; i++) {
     const target = drawLength(options.inputTokens, random);
     const { text, tokens } = await synthesizePrompt(target, random, options.tokenizer);
-    const item: WorkloadItem = { prompt: text, messages: [{ role: "user", content: text }], source: "synthetic" };
+    const item: WorkloadItem = {
+      prompt: text,
+      messages: [{ role: "user", content: text }],
+      source: "synthetic",
+    };
     if (tokens !== undefined) item.expectedInputTokens = tokens;
     items.push(item);
   }
@@ -194,7 +204,10 @@ export function loadWorkloadFile(path: string): Workload {
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new InvalidArgumentError(`--workload: cannot read "${path}" (${(err as Error).message})`, { param: "workload", cause: err });
+    throw new InvalidArgumentError(`--workload: cannot read "${path}" (${(err as Error).message})`, {
+      param: "workload",
+      cause: err,
+    });
   }
   const trimmed = text.trimStart();
   const items: WorkloadItem[] = [];
@@ -203,7 +216,9 @@ export function loadWorkloadFile(path: string): Workload {
     try {
       data = JSON.parse(trimmed);
     } catch (err) {
-      throw new InvalidArgumentError(`--workload: "${path}" is not valid JSON (${(err as Error).message})`, { param: "workload" });
+      throw new InvalidArgumentError(`--workload: "${path}" is not valid JSON (${(err as Error).message})`, {
+        param: "workload",
+      });
     }
     for (const entry of data as unknown[]) {
       const item = parseEntry(entry);
@@ -218,7 +233,9 @@ export function loadWorkloadFile(path: string): Workload {
       try {
         entry = JSON.parse(line);
       } catch {
-        throw new InvalidArgumentError(`--workload: ${path}:${i + 1} is not a JSON object`, { param: "workload" });
+        throw new InvalidArgumentError(`--workload: ${path}:${i + 1} is not a JSON object`, {
+          param: "workload",
+        });
       }
       const item = parseEntry(entry);
       if (item === undefined)

@@ -5,7 +5,9 @@ export function parseIntegerOption(flag: string, min: number, max: number): (val
   return (value) => {
     const n = Number(value);
     if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`, { param: flag });
+      throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`, {
+        param: flag,
+      });
     return n;
   };
 }

@@ -55,7 +55,11 @@ export class InvalidRequestError extends ServelabError {
 
 export class ModelNotFoundError extends ServelabError {
   readonly model: string;
-  constructor(model: string, message = `model '${model}' does not exist`, options: ServelabErrorOptions = {}) {
+  constructor(
+    model: string,
+    message = `model '${model}' does not exist`,
+    options: ServelabErrorOptions = {},
+  ) {
     super("MODEL_NOT_FOUND", message, { param: "model", ...options });
     this.model = model;
   }

@@ -76,7 +76,9 @@ export interface LlamaCppEngineOptions {
 export function resolveThreads(threads: number | undefined): number {
   if (threads === undefined) return Math.max(1, os.availableParallelism());
   if (!Number.isInteger(threads) || threads < 1)
-    throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`, { param: "threads" });
+    throw new InvalidArgumentError(`threads must be a positive integer, got ${String(threads)}`, {
+      param: "threads",
+    });
   return threads;
 }
 
@@ -123,14 +125,24 @@ export class LlamaCppEngine implements Engine {
     this.#threads = resolveThreads(options.threads);
     this.#parallel = options.parallel ?? 4;
     if (!Number.isInteger(this.#parallel) || this.#parallel < 1 || this.#parallel > 256)
-      throw new InvalidArgumentError(`parallel must be an integer from 1 to 256, got ${String(options.parallel)}`, {
-        param: "parallel",
-      });
+      throw new InvalidArgumentError(
+        `parallel must be an integer from 1 to 256, got ${String(options.parallel)}`,
+        {
+          param: "parallel",
+        },
+      );
     this.#maxQueue = options.maxQueue ?? 64;
     if (!Number.isInteger(this.#maxQueue) || this.#maxQueue < 0)
-      throw new InvalidArgumentError(`maxQueue must be a non-negative integer, got ${String(options.maxQueue)}`);
-    if (options.contextSize !== undefined && (!Number.isInteger(options.contextSize) || options.contextSize < 16))
-      throw new InvalidArgumentError(`contextSize must be an integer >= 16, got ${String(options.contextSize)}`);
+      throw new InvalidArgumentError(
+        `maxQueue must be a non-negative integer, got ${String(options.maxQueue)}`,
+      );
+    if (
+      options.contextSize !== undefined &&
+      (!Number.isInteger(options.contextSize) || options.contextSize < 16)
+    )
+      throw new InvalidArgumentError(
+        `contextSize must be an integer >= 16, got ${String(options.contextSize)}`,
+      );
   }
 
   get state(): EngineState {
@@ -183,7 +195,9 @@ export class LlamaCppEngine implements Engine {
         contextSize,
         threads: this.#threads,
         ...(this.#options.batchSize === undefined ? {} : { batchSize: this.#options.batchSize }),
-        ...(this.#options.flashAttention === undefined ? {} : { flashAttention: this.#options.flashAttention }),
+        ...(this.#options.flashAttention === undefined
+          ? {}
+          : { flashAttention: this.#options.flashAttention }),
         ...(signal === undefined ? {} : { createSignal: signal }),
         batching: { dispatchSchedule: (dispatch) => this.#scheduleDispatch(dispatch) },
       });
@@ -225,9 +239,13 @@ export class LlamaCppEngine implements Engine {
       await this.#disposeNative();
       if (err instanceof ServelabError) throw err;
       if (signal?.aborted) throw new AbortedError("model loading was aborted", { cause: err });
-      throw new ServelabError("MODEL_LOAD_FAILED", `could not load ${this.#options.model}: ${errorMessage(err)}`, {
-        cause: err,
-      });
+      throw new ServelabError(
+        "MODEL_LOAD_FAILED",
+        `could not load ${this.#options.model}: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -261,7 +279,8 @@ export class LlamaCppEngine implements Engine {
     const promptTokens = this.#tokenize(request.input.text);
     const contextSize = this.info().contextSize;
     if (promptTokens.length === 0) throw new EngineError("the prompt is empty after tokenization");
-    if (promptTokens.length >= contextSize) throw new ContextLengthExceededError(promptTokens.length, contextSize);
+    if (promptTokens.length >= contextSize)
+      throw new ContextLengthExceededError(promptTokens.length, contextSize);
     const maxTokens = Math.min(request.maxTokens, contextSize - promptTokens.length);
 
     const slot = await this.#acquireSlot(promptTokens, request.signal);
@@ -276,7 +295,12 @@ export class LlamaCppEngine implements Engine {
       if (keep < sequence.nextTokenIndex)
         await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
       const cached = sequence.nextTokenIndex;
-      yield { type: "start", promptTokens: promptTokens.length, cachedPromptTokens: cached, time: performance.now() };
+      yield {
+        type: "start",
+        promptTokens: promptTokens.length,
+        cachedPromptTokens: cached,
+        time: performance.now(),
+      };
 
       const sampling = request.sampling;
       const repeatPenalty: LlamaContextSequenceRepeatPenalty | undefined =

@@ -59,6 +59,9 @@ export interface UpstreamEngineOptions {
   timeoutMs?: number;
   /** Timeout of each check load() makes, in ms (default 10 000). */
   loadTimeoutMs?: number;
+  /** Ask for vLLM's `stream_options.continuous_usage_stats` (usage in every chunk, so each text event
+   * carries its exact token count). Default true; turn off for servers that reject unknown fields. */
+  continuousUsageStats?: boolean;
   /** Reported as info().kind (default "upstream"; the vLLM engine passes "vllm"). */
   kind?: EngineKind;
   /** Reported as info().source (default: the base URL). */
@@ -129,6 +132,10 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     }
   }
   const timeoutMs = options.timeoutMs ?? 600_000;
+  const streamOptions =
+    options.continuousUsageStats === false
+      ? { include_usage: true }
+      : { include_usage: true, continuous_usage_stats: true };
   const loadTimeoutMs = options.loadTimeoutMs ?? 10_000;
   const headers: Record<string, string> = { ...options.headers };
   if (options.apiKey !== undefined) headers["authorization"] = `Bearer ${options.apiKey}`;
@@ -282,7 +289,7 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     const body: Record<string, unknown> = {
       model,
       stream: true,
-      stream_options: { include_usage: true, continuous_usage_stats: true },
+      stream_options: streamOptions,
       max_tokens: request.maxTokens,
     };
     if (request.input.type === "chat") body["messages"] = request.input.messages;

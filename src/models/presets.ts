@@ -110,7 +110,11 @@ export const PRESETS: readonly ModelPreset[] = [
 /** The preset with this id. @throws InvalidArgumentError listing the valid ids. */
 export function getPreset(id: string): ModelPreset {
   const p = PRESETS.find((x) => x.id === id);
-  if (p === undefined) throw new InvalidArgumentError(`unknown preset '${id}'; presets: ${PRESETS.map((x) => x.id).join(", ")}`, { param: "preset" });
+  if (p === undefined)
+    throw new InvalidArgumentError(
+      `unknown preset '${id}'; presets: ${PRESETS.map((x) => x.id).join(", ")}`,
+      { param: "preset" },
+    );
   return p;
 }
 
@@ -156,7 +160,10 @@ export function listPresetTensors(p: ModelPreset, vocabSize: number): PresetTens
       );
     }
   }
-  t.push({ name: "output_norm.weight", shape: [d], role: "norm" }, { name: "output.weight", shape: [d, vocabSize], role: "output" });
+  t.push(
+    { name: "output_norm.weight", shape: [d], role: "norm" },
+    { name: "output.weight", shape: [d, vocabSize], role: "output" },
+  );
   return t;
 }
 
@@ -185,7 +192,8 @@ export function chooseTensorType(tensor: Pick<PresetTensor, "shape" | "name">, t
     case "q8_0":
       return GgmlType.Q8_0;
     case "q4_0":
-      if (tensor.name === "output.weight") return (tensor.shape[0] ?? 0) % 256 === 0 ? GgmlType.Q6_K : GgmlType.Q8_0;
+      if (tensor.name === "output.weight")
+        return (tensor.shape[0] ?? 0) % 256 === 0 ? GgmlType.Q6_K : GgmlType.Q8_0;
       return GgmlType.Q4_0;
   }
 }
@@ -194,7 +202,11 @@ export function chooseTensorType(tensor: Pick<PresetTensor, "shape" | "name">, t
 export const FILE_TYPES: Readonly<Record<SynthType, number>> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
 
 /** The general.* and architecture metadata of a preset (tokenizer keys come separately). */
-export function buildArchitectureMetadata(p: ModelPreset, type: SynthType, extra: { name?: string } = {}): GgufMetadata {
+export function buildArchitectureMetadata(
+  p: ModelPreset,
+  type: SynthType,
+  extra: { name?: string } = {},
+): GgufMetadata {
   const a = p.architecture;
   const m: GgufMetadata = new Map();
   m.set("general.architecture", gguf.str(a));
@@ -211,7 +223,8 @@ export function buildArchitectureMetadata(p: ModelPreset, type: SynthType, extra
   m.set(`${a}.rope.freq_base`, gguf.f32(p.ropeTheta));
   m.set(`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(p.rmsEps));
   if (p.ropeDim !== undefined) m.set(`${a}.rope.dimension_count`, gguf.u32(p.ropeDim));
-  if (p.originalContextLength !== undefined) m.set(`${a}.rope.scaling.original_context_length`, gguf.u32(p.originalContextLength));
+  if (p.originalContextLength !== undefined)
+    m.set(`${a}.rope.scaling.original_context_length`, gguf.u32(p.originalContextLength));
   if (p.slidingWindow !== undefined) m.set(`${a}.attention.sliding_window`, gguf.u32(p.slidingWindow));
   return m;
 }

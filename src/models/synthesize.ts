@@ -21,7 +21,13 @@ import {
   type PresetTensor,
   type SynthType,
 } from "./presets.js";
-import { TokenType, buildTokenizerMetadata, loadVocabulary, readTemplateAsset, splitScript } from "./tokenizer/vocab.js";
+import {
+  TokenType,
+  buildTokenizerMetadata,
+  loadVocabulary,
+  readTemplateAsset,
+  splitScript,
+} from "./tokenizer/vocab.js";
 
 /** Bumped whenever the bytes synthesizeModel writes for the same options change (cache keys use it). */
 export const GENERATOR_VERSION = 1;
@@ -75,13 +81,22 @@ export interface SynthesizeResult {
 
 /** The cache folder for synthetic models: $SERVELAB_CACHE/models or ~/.cache/servelab/models. */
 export function resolveModelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.SERVELAB_CACHE !== undefined && env.SERVELAB_CACHE !== "" ? env.SERVELAB_CACHE : join(homedir(), ".cache", "servelab");
+  const base =
+    env.SERVELAB_CACHE !== undefined && env.SERVELAB_CACHE !== ""
+      ? env.SERVELAB_CACHE
+      : join(homedir(), ".cache", "servelab");
   return join(base, "models");
 }
 
 /** The default output path: <cache>/models/<preset>-<type>[-<hash of script>].gguf. */
-export function defaultModelPath(preset: string, type: SynthType, script?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const suffix = script === undefined ? "" : `-${createHash("sha256").update(script).digest("hex").slice(0, 12)}`;
+export function defaultModelPath(
+  preset: string,
+  type: SynthType,
+  script?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const suffix =
+    script === undefined ? "" : `-${createHash("sha256").update(script).digest("hex").slice(0, 12)}`;
   return join(resolveModelCacheDir(env), `${preset}-${type}${suffix}.gguf`);
 }
 
@@ -160,7 +175,12 @@ function fillScriptRows(d: number, dirOf: Map<number, number>, fallback: number 
   };
 }
 
-function makeFill(t: PresetTensor, seed: number, d: number, script: ScriptLayout | undefined): GgufTensorSpec["fill"] {
+function makeFill(
+  t: PresetTensor,
+  seed: number,
+  d: number,
+  script: ScriptLayout | undefined,
+): GgufTensorSpec["fill"] {
   switch (t.role) {
     case "norm":
       return fillOne;
@@ -185,7 +205,9 @@ function makeFill(t: PresetTensor, seed: number, d: number, script: ScriptLayout
 
 function checkType(type: string): SynthType {
   if (!(SYNTH_TYPES as readonly string[]).includes(type)) {
-    throw new InvalidArgumentError(`--type must be one of ${SYNTH_TYPES.join(", ")}, got '${type}'`, { param: "type" });
+    throw new InvalidArgumentError(`--type must be one of ${SYNTH_TYPES.join(", ")}, got '${type}'`, {
+      param: "type",
+    });
   }
   return type as SynthType;
 }
@@ -196,9 +218,13 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
   const type = checkType(options.type ?? "f16");
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
-    throw new InvalidArgumentError(`--seed must be an integer from 0 to 4294967295, got ${seed}`, { param: "seed" });
+    throw new InvalidArgumentError(`--seed must be an integer from 0 to 4294967295, got ${seed}`, {
+      param: "seed",
+    });
   }
-  const vocab = await loadVocabulary(options.vocabFrom === undefined ? preset.vocabulary : { path: options.vocabFrom });
+  const vocab = await loadVocabulary(
+    options.vocabFrom === undefined ? preset.vocabulary : { path: options.vocabFrom },
+  );
   const d = preset.hidden;
   let script: ScriptLayout | undefined;
   if (options.script !== undefined) {
@@ -261,7 +287,10 @@ export async function synthesizeModel(options: SynthesizeOptions): Promise<Synth
       () => true,
       () => false,
     );
-    if (exists) throw new InvalidArgumentError(`${path} already exists; pass --force to overwrite it`, { param: "output" });
+    if (exists)
+      throw new InvalidArgumentError(`${path} already exists; pass --force to overwrite it`, {
+        param: "output",
+      });
   }
   await mkdir(dirname(path), { recursive: true });
   const written = await writeGguf(path, {

@@ -115,7 +115,7 @@ function renderConfigurationCards(result: ComparisonResult, referenceIndex: numb
       c.synthetic ? `<span class="badge synthetic">synthetic</span>` : "",
     ].join(" ");
     return (
-      `<div class="card" data-configuration="${escapeHtml(c.name)}"><div class="name"><span class="swatch" style="background:${colorOf(i)}"></span>${escapeHtml(c.name)} ${badges}</div>` +
+      `<div class="card" data-configuration="${escapeHtml(c.name)}"><div class="name"><span class="swatch" style="background:${colorOf(i)}"></span>${escapeHtml(c.name)}</div><div class="badges">${badges}</div>` +
       `<dl><dt>Engine</dt><dd>${escapeHtml(c.engine)}</dd><dt>Model</dt><dd>${escapeHtml(c.model)}</dd><dt>Precision</dt><dd>${escapeHtml(c.precision)}</dd></dl>` +
       (c.status === "failed" ? `<div class="error">${escapeHtml(c.error ?? "failed")}</div>` : "") +
       `</div>`
@@ -157,9 +157,12 @@ function renderComparisonTable(result: ComparisonResult, referenceIndex: number)
     }
     const hint = directionHint(row);
     const values = row.values
-      .map(
-        (value) =>
-          `<td${value === undefined ? ` class="missing"` : ""}>${escapeHtml(formatMetricValue(value, row.unit))}</td>`,
+      .map((value, i) =>
+        value === undefined
+          ? `<td class="missing">${escapeHtml(formatMetricValue(value, row.unit))}</td>`
+          : row.notMeaningful[i] === true
+            ? `<td class="not-meaningful" title="synthetic weights: not meaningful">${escapeHtml(formatMetricValue(value, row.unit))}<sup>†</sup></td>`
+            : `<td>${escapeHtml(formatMetricValue(value, row.unit))}</td>`,
       )
       .join("");
     const changes = candidates
@@ -184,7 +187,10 @@ function renderComparisonTable(result: ComparisonResult, referenceIndex: number)
     );
   }
   if (rows.length === 0) lines.push(`<tr><td colspan="${columns}">No metrics were measured.</td></tr>`);
-  return `<table class="comparison"><thead>${head}</thead><tbody>${lines.join("")}</tbody></table>`;
+  const footnote = rows.some((row) => row.notMeaningful.includes(true))
+    ? `<p class="footnote">† weights are synthetic: accuracy and agreement are not meaningful.</p>`
+    : "";
+  return `<table class="comparison"><thead>${head}</thead><tbody>${lines.join("")}</tbody></table>${footnote}`;
 }
 
 function renderLegend(configurations: readonly ConfigurationResult[]): string {

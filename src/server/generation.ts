@@ -68,7 +68,9 @@ export async function* runGeneration(
       tokensSoFar += event.tokens;
       let reasoning = "";
       let content = "";
-      if (parser) ({ reasoning, content } = event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
+      if (parser)
+        ({ reasoning, content } =
+          event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
       else if (event.channel === "reasoning") reasoning = event.text;
       else content = event.text;
       if (reasoning.length > 0 || content.length > 0 || event.tokens > 0)

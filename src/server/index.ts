@@ -18,7 +18,7 @@ import {
 import { appendMathInstruction } from "../core/math-answer.js";
 import { createReasoningParser } from "../models/reasoning-parser.js";
 import { createRepetitionGuard } from "../models/repetition-guard.js";
-import { runGeneration, type GenerationEnd } from "./generation.js";
+import { runGeneration, type GenerationEnd, type GenerationItem } from "./generation.js";
 import { ServerMetrics } from "./metrics.js";
 import { toHttpError, openAiError } from "./openai-error.js";
 import {
@@ -168,7 +168,13 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     reply
       .code(404)
       .send(
-        openAiError(404, `no route for ${request.method} ${request.url}`, "invalid_request_error", null, "not_found"),
+        openAiError(
+          404,
+          `no route for ${request.method} ${request.url}`,
+          "invalid_request_error",
+          null,
+          "not_found",
+        ),
       ),
   );
 
@@ -229,9 +235,13 @@ function requireReady(state: ServerState): void {
 function checkModel(state: ServerState, requested: string | undefined): void {
   const id = state.engine.info().modelId;
   if (requested === undefined || requested === id || requested === "default") return;
-  throw new ServelabError("MODEL_NOT_FOUND", `the model '${requested}' does not exist; this server serves '${id}'`, {
-    param: "model",
-  });
+  throw new ServelabError(
+    "MODEL_NOT_FOUND",
+    `the model '${requested}' does not exist; this server serves '${id}'`,
+    {
+      param: "model",
+    },
+  );
 }
 
 async function buildGenerateRequest(
@@ -247,7 +257,14 @@ async function buildGenerateRequest(
   const maxTokens = parsed.maxTokens ?? state.options.defaultMaxTokens ?? info.contextSize;
   if (parsed.kind === "completion")
     return {
-      request: { input: { type: "text", text: parsed.prompt }, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal },
+      request: {
+        input: { type: "text", text: parsed.prompt },
+        maxTokens,
+        sampling,
+        stop,
+        ignoreEos: parsed.ignoreEos,
+        signal,
+      },
       splitReasoning: false,
     };
   let messages = profile === undefined ? parsed.messages : prepareMessages(profile, parsed.messages);
@@ -262,7 +279,10 @@ async function buildGenerateRequest(
               ? await engine.renderChat(messages)
               : ensurePromptSuffix(profile, await engine.renderChat(messages)),
         };
-  return { request: { input, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal }, splitReasoning: true };
+  return {
+    request: { input, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal },
+    splitReasoning: true,
+  };
 }
 
 async function handleGeneration(
@@ -283,11 +303,18 @@ async function handleGeneration(
   let timer: NodeJS.Timeout | undefined;
   if (state.options.requestTimeoutMs !== undefined)
     timer = setTimeout(
-      () => controller.abort(new TimeoutError(`the request took longer than ${state.options.requestTimeoutMs} ms`)),
+      () =>
+        controller.abort(
+          new TimeoutError(`the request took longer than ${state.options.requestTimeoutMs} ms`),
+        ),
       state.options.requestTimeoutMs,
     );
   try {
-    const { request: generateRequest, splitReasoning } = await buildGenerateRequest(state, parsed, controller.signal);
+    const { request: generateRequest, splitReasoning } = await buildGenerateRequest(
+      state,
+      parsed,
+      controller.signal,
+    );
     const profile = state.profile;
     const generation = runGeneration(state.engine, generateRequest, {
       ...(splitReasoning && profile !== undefined ? { parser: createReasoningParser(profile) } : {}),
@@ -295,7 +322,8 @@ async function handleGeneration(
     })[Symbol.asyncIterator]();
     // Wait for admission before answering: queue-full and context-length errors become plain JSON errors.
     const first = await generation.next();
-    if (first.done || first.value.type !== "start") throw new ServelabError("ENGINE_FAILED", "the engine did not start");
+    if (first.done || first.value.type !== "start")
+      throw new ServelabError("ENGINE_FAILED", "the engine did not start");
     const id = `${parsed.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
     const model = state.engine.info().modelId;
@@ -319,7 +347,8 @@ async function handleGeneration(
     recordEnd(state, end);
     return buildFinalResponse(parsed, { id, created, model }, reasoning, content, end);
   } catch (err) {
-    if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError) throw controller.signal.reason;
+    if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError)
+      throw controller.signal.reason;
     throw err;
   } finally {
     if (timer !== undefined) clearTimeout(timer);
@@ -399,7 +428,7 @@ function buildFinalResponse(
 async function streamResponse(
   state: ServerState,
   parsed: ChatRequest | CompletionRequest,
-  generation: AsyncIterator<import("./generation.js").GenerationItem, void, undefined>,
+  generation: AsyncIterator<GenerationItem, void, undefined>,
   res: ServerResponse,
   ids: ResponseIds,
   signal: AbortSignal,
@@ -415,7 +444,9 @@ async function streamResponse(
     if (chat)
       writeEvent(res, {
         ...base,
-        choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null }],
+        choices: [
+          { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
+        ],
         ...usageField,
       });
     for (let item = await generation.next(); !item.done; item = await generation.next()) {
@@ -443,7 +474,11 @@ async function streamResponse(
             delta.reasoning = value.reasoning;
           }
           if (value.content.length > 0) delta.content = value.content;
-          writeEvent(res, { ...base, choices: [{ index: 0, delta, finish_reason: null, logprobs: null }], ...usage });
+          writeEvent(res, {
+            ...base,
+            choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
+            ...usage,
+          });
         } else {
           writeEvent(res, {
             ...base,
@@ -465,7 +500,11 @@ async function streamResponse(
             ...(value.reasoningTruncated ? { reasoning_truncated: true } : {}),
           }
         : { index: 0, text: "", finish_reason: value.finishReason, logprobs: null };
-      writeEvent(res, { ...base, choices: [finish], ...(parsed.continuousUsage ? { usage: usageOf(value) } : usageField) });
+      writeEvent(res, {
+        ...base,
+        choices: [finish],
+        ...(parsed.continuousUsage ? { usage: usageOf(value) } : usageField),
+      });
       if (parsed.includeUsage) writeEvent(res, { ...base, choices: [], usage: usageOf(value) });
     }
     if (signal.aborted && signal.reason instanceof TimeoutError) {
@@ -495,7 +534,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     await app.listen({ host, port });
   } catch (err) {
-    throw new ServelabError("IO_FAILED", `cannot listen on ${host}:${port}: ${errorMessage(err)}`, { cause: err });
+    throw new ServelabError("IO_FAILED", `cannot listen on ${host}:${port}: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
   const address = app.server.address();
   const actualPort = typeof address === "object" && address !== null ? address.port : port;

@@ -66,18 +66,24 @@ export class ServerMetrics {
   }
 
   render(): string {
-    let out = "# HELP servelab_requests_total HTTP requests by route and status.\n# TYPE servelab_requests_total counter\n";
+    let out =
+      "# HELP servelab_requests_total HTTP requests by route and status.\n# TYPE servelab_requests_total counter\n";
     for (const [labels, value] of this.#requests) out += `servelab_requests_total{${labels}} ${value}\n`;
-    out += "# HELP servelab_finished_total Generations by finish reason (repetition = stopped by the repetition guard).\n";
+    out +=
+      "# HELP servelab_finished_total Generations by finish reason (repetition = stopped by the repetition guard).\n";
     out += "# TYPE servelab_finished_total counter\n";
-    for (const [reason, value] of this.#finish) out += `servelab_finished_total{reason="${reason}"} ${value}\n`;
+    for (const [reason, value] of this.#finish)
+      out += `servelab_finished_total{reason="${reason}"} ${value}\n`;
     out += "# HELP servelab_repetition_stops_total Generations stopped by the repetition guard.\n";
     out += "# TYPE servelab_repetition_stops_total counter\n";
     out += `servelab_repetition_stops_total ${this.finished("repetition")}\n`;
     out += `# HELP servelab_prompt_tokens_total Prompt tokens processed.\n# TYPE servelab_prompt_tokens_total counter\nservelab_prompt_tokens_total ${this.#promptTokens}\n`;
     out += `# HELP servelab_prompt_tokens_cached_total Prompt tokens served from the prompt cache.\n# TYPE servelab_prompt_tokens_cached_total counter\nservelab_prompt_tokens_cached_total ${this.#cachedPromptTokens}\n`;
     out += `# HELP servelab_generation_tokens_total Tokens generated.\n# TYPE servelab_generation_tokens_total counter\nservelab_generation_tokens_total ${this.#generatedTokens}\n`;
-    out += this.ttft.render("servelab_time_to_first_token_seconds", "Time from request to the first generated token.");
+    out += this.ttft.render(
+      "servelab_time_to_first_token_seconds",
+      "Time from request to the first generated token.",
+    );
     out += this.itl.render("servelab_inter_token_latency_seconds", "Time between generated tokens.");
     out += this.e2e.render("servelab_request_duration_seconds", "Time from request to the last token.");
     out += `# HELP servelab_requests_running Requests generating now.\n# TYPE servelab_requests_running gauge\nservelab_requests_running ${this.gauges.running()}\n`;

@@ -82,7 +82,11 @@ export function toHttpError(err: unknown): HttpError {
       headers: {},
     };
   if (typeof statusCode === "number" && statusCode >= 400 && statusCode < 500)
-    return { status: statusCode, body: openAiError(statusCode, errorMessage(err), "invalid_request_error"), headers: {} };
+    return {
+      status: statusCode,
+      body: openAiError(statusCode, errorMessage(err), "invalid_request_error"),
+      headers: {},
+    };
   return {
     status: 500,
     body: openAiError(500, `internal error: ${errorMessage(err)}`, "server_error"),

@@ -72,15 +72,26 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function optionalNumber(body: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+function optionalNumber(
+  body: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+): number | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value)) fail(key, `'${key}' must be a number, got ${describe(value)}`);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    fail(key, `'${key}' must be a number, got ${describe(value)}`);
   if (value < min || value > max) fail(key, `'${key}' must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 
-function optionalInteger(body: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+function optionalInteger(
+  body: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+): number | undefined {
   const value = optionalNumber(body, key, min, max);
   if (value !== undefined && !Number.isInteger(value)) fail(key, `'${key}' must be an integer, got ${value}`);
   return value;
@@ -101,7 +112,11 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-function parseCommon(body: Record<string, unknown>, limits: ServerLimits, unsupported: string[]): CommonRequest {
+function parseCommon(
+  body: Record<string, unknown>,
+  limits: ServerLimits,
+  unsupported: string[],
+): CommonRequest {
   for (const key of unsupported)
     if (body[key] !== undefined && body[key] !== null && body[key] !== false)
       fail(key, `'${key}' is not supported by servelab`);
@@ -109,7 +124,8 @@ function parseCommon(body: Record<string, unknown>, limits: ServerLimits, unsupp
   if (n !== undefined && n !== 1) fail("n", `only n = 1 is supported, got ${n}`);
 
   const model = body.model;
-  if (model !== undefined && typeof model !== "string") fail("model", `'model' must be a string, got ${describe(model)}`);
+  if (model !== undefined && typeof model !== "string")
+    fail("model", `'model' must be a string, got ${describe(model)}`);
 
   const stream = optionalBoolean(body, "stream") ?? false;
   const streamOptions = body.stream_options;
@@ -147,10 +163,13 @@ function parseCommon(body: Record<string, unknown>, limits: ServerLimits, unsupp
   const rawStop = body.stop;
   if (typeof rawStop === "string") stop = [rawStop];
   else if (Array.isArray(rawStop)) {
-    if (!rawStop.every((s) => typeof s === "string")) fail("stop", "'stop' must be a string or a list of strings");
+    if (!rawStop.every((s) => typeof s === "string"))
+      fail("stop", "'stop' must be a string or a list of strings");
     stop = rawStop as string[];
-  } else if (rawStop !== undefined && rawStop !== null) fail("stop", "'stop' must be a string or a list of strings");
-  if (stop.length > limits.maxStops) fail("stop", `at most ${limits.maxStops} stop strings are allowed, got ${stop.length}`);
+  } else if (rawStop !== undefined && rawStop !== null)
+    fail("stop", "'stop' must be a string or a list of strings");
+  if (stop.length > limits.maxStops)
+    fail("stop", `at most ${limits.maxStops} stop strings are allowed, got ${stop.length}`);
   for (const s of stop)
     if (s.length > limits.maxStopLength)
       fail("stop", `stop strings may be at most ${limits.maxStopLength} characters, got one of ${s.length}`);
@@ -179,7 +198,10 @@ export function parseChatRequest(raw: unknown, limits: ServerLimits = defaultLim
     const role = m.role;
     if (typeof role !== "string" || !roles.includes(role as ChatRole))
       fail(`${param}.role`, `${param}.role must be one of ${roles.join(", ")}, got ${describe(role)}`);
-    return { role: role as ChatRole, content: parseContent(m.content, `${param}.content`, role === "assistant") };
+    return {
+      role: role as ChatRole,
+      content: parseContent(m.content, `${param}.content`, role === "assistant"),
+    };
   });
   const math = optionalBoolean(body, "math") ?? false;
   return { kind: "chat", ...common, messages, math };
@@ -193,7 +215,10 @@ function parseContent(content: unknown, param: string, allowNull: boolean): stri
     let text = "";
     for (const part of content) {
       if (!isObject(part) || part.type !== "text" || typeof part.text !== "string")
-        fail(param, `${param} parts must be {"type": "text", "text": "..."}; images and audio are not supported`);
+        fail(
+          param,
+          `${param} parts must be {"type": "text", "text": "..."}; images and audio are not supported`,
+        );
       text += part.text;
     }
     return text;
@@ -201,13 +226,19 @@ function parseContent(content: unknown, param: string, allowNull: boolean): stri
   return fail(param, `${param} must be a string or a list of text parts, got ${describe(content)}`);
 }
 
-export function parseCompletionRequest(raw: unknown, limits: ServerLimits = defaultLimits): CompletionRequest {
+export function parseCompletionRequest(
+  raw: unknown,
+  limits: ServerLimits = defaultLimits,
+): CompletionRequest {
   const body = requireBody(raw);
   const common = parseCommon(body, limits, unsupportedCompletion);
   let prompt = body.prompt;
   if (Array.isArray(prompt)) {
     if (prompt.length !== 1 || typeof prompt[0] !== "string")
-      fail("prompt", "'prompt' must be a string (a list of one string is accepted; batches are not supported)");
+      fail(
+        "prompt",
+        "'prompt' must be a string (a list of one string is accepted; batches are not supported)",
+      );
     prompt = prompt[0];
   }
   if (typeof prompt !== "string") fail("prompt", `'prompt' must be a string, got ${describe(prompt)}`);

@@ -18,7 +18,11 @@ function buildEntry(): string {
   for (const name of ["scripted-server", "scripted-server-main"]) {
     const source = readFileSync(new URL(`${name}.ts`, sourceDir), "utf8");
     const out = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+      compilerOptions: {
+        module: ts.ModuleKind.ESNext,
+        target: ts.ScriptTarget.ES2022,
+        verbatimModuleSyntax: true,
+      },
     });
     writeFileSync(join(outDir, `${name}.js`), out.outputText);
   }

@@ -156,6 +156,7 @@ describe("renderHtmlReport in Chromium", () => {
     expect(report.consoleErrors).toEqual([]);
     expect(report.requests).toEqual([]);
     expect(report.text).toMatch(/Synthetic weights\./);
+    expect(report.text).toContain("† weights are synthetic: accuracy and agreement are not meaningful.");
     expect(report.text).toContain("accuracy and agreement are not meaningful");
     expect(report.charts.quality?.drawn).toBe(2);
   });

@@ -13,7 +13,11 @@ const script = "<think>\nLet me compute 4*4.\n</think>\n\nThe answer is \\boxed{
 type Running = Awaited<ReturnType<typeof startServer>>;
 
 async function postJson(url: string, body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
   return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -48,7 +52,10 @@ describe("servelab serve with a scripted R1 model", () => {
       messages: [{ role: "user", content: "What is 4*4?" }],
     });
     const choice = res.choices[0]!;
-    const message = choice.message as typeof choice.message & { reasoning_content?: string; reasoning?: string };
+    const message = choice.message as typeof choice.message & {
+      reasoning_content?: string;
+      reasoning?: string;
+    };
     expect(message.content).toBe("The answer is \\boxed{16}.");
     expect(message.reasoning_content).toBe("Let me compute 4*4.\n");
     expect(message.reasoning).toBe(message.reasoning_content);
@@ -62,7 +69,10 @@ describe("servelab serve with a scripted R1 model", () => {
   it("streams chat as OpenAI does, with a final usage chunk", async () => {
     const stream = await client.chat.completions.create({
       model: "r1-test",
-      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "What is 4*4?" }],
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "What is 4*4?" },
+      ],
       stream: true,
       stream_options: { include_usage: true },
     });
@@ -126,7 +136,12 @@ describe("servelab serve with a scripted R1 model", () => {
   });
 
   it("stops at a stop string and does not return it", async () => {
-    const res = await client.completions.create({ model: "r1-test", prompt: "Hi", stop: ["4*4"], max_tokens: 50 });
+    const res = await client.completions.create({
+      model: "r1-test",
+      prompt: "Hi",
+      stop: ["4*4"],
+      max_tokens: 50,
+    });
     expect(res.choices[0]!.text).toBe("<think>\nLet me compute ");
     expect(res.choices[0]!.finish_reason).toBe("stop");
   });
@@ -145,7 +160,10 @@ describe("servelab serve with a scripted R1 model", () => {
     expect(r.status).toBe(400);
     expectOpenAiError(r.body, /not valid JSON/);
 
-    r = await postJson(url, JSON.stringify({ messages: [{ role: "user", content: "x" }], temperature: "hot" }));
+    r = await postJson(
+      url,
+      JSON.stringify({ messages: [{ role: "user", content: "x" }], temperature: "hot" }),
+    );
     expect(r.status).toBe(400);
     expectOpenAiError(r.body, /temperature/);
     expect((r.body.error as { param: string }).param).toBe("temperature");
@@ -163,7 +181,10 @@ describe("servelab serve with a scripted R1 model", () => {
     expectOpenAiError(r.body, /256 tokens.*\d+ tokens/);
     expect((r.body.error as { code: string }).code).toBe("context_length_exceeded");
 
-    r = await postJson(url, JSON.stringify({ messages: [{ role: "user", content: "x".repeat(100 * 1024) }] }));
+    r = await postJson(
+      url,
+      JSON.stringify({ messages: [{ role: "user", content: "x".repeat(100 * 1024) }] }),
+    );
     expect(r.status).toBe(413);
     expectOpenAiError(r.body, /too large/);
 
@@ -171,7 +192,10 @@ describe("servelab serve with a scripted R1 model", () => {
     expect(r.status).toBe(400);
     expectOpenAiError(r.body, /at least one message/);
 
-    const res = await client.chat.completions.create({ messages: [{ role: "user", content: "still there?" }], model: "r1-test" });
+    const res = await client.chat.completions.create({
+      messages: [{ role: "user", content: "still there?" }],
+      model: "r1-test",
+    });
     expect(res.choices[0]!.message.content).toBe("The answer is \\boxed{16}.");
   });
 

@@ -14,7 +14,10 @@ const run = promisify(execFile);
 let dir: string;
 beforeAll(async () => {
   // build first; type errors elsewhere in the tree still emit, so only the output matters here
-  spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: root, timeout: 110_000 });
+  spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
+    cwd: root,
+    timeout: 110_000,
+  });
   dir = await mkdtemp(join(tmpdir(), "servelab-synth-cli-"));
 });
 afterAll(async () => {
@@ -23,7 +26,10 @@ afterAll(async () => {
 
 async function servelab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 60_000, env: { ...process.env, SERVELAB_CACHE: dir } });
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      timeout: 60_000,
+      env: { ...process.env, SERVELAB_CACHE: dir },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -36,7 +42,11 @@ describe("servelab synth and inspect", () => {
     const out = join(dir, "tiny.gguf");
     const dry = await servelab("synth", "tiny-phi-3", "--type", "q8_0", "-o", out, "--dry-run", "--json");
     expect(dry.code).toBe(0);
-    const plan = JSON.parse(dry.stdout) as { fileSize: number; parameters: number; tensors: { name: string; type: string }[] };
+    const plan = JSON.parse(dry.stdout) as {
+      fileSize: number;
+      parameters: number;
+      tensors: { name: string; type: string }[];
+    };
     expect(plan.tensors.find((t) => t.name === "blk.0.attn_qkv.weight")?.type).toBe("Q8_0");
 
     const made = await servelab("synth", "tiny-phi-3", "--type", "q8_0", "-o", out, "--seed", "3");
@@ -51,11 +61,22 @@ describe("servelab synth and inspect", () => {
     const info = await servelab("inspect", out, "--json");
     expect(info.code).toBe(0);
     const x = JSON.parse(info.stdout) as {
-      summary: { architecture: string; precision: string; parameters: number; contextLength: number; chatTemplate: string };
+      summary: {
+        architecture: string;
+        precision: string;
+        parameters: number;
+        contextLength: number;
+        chatTemplate: string;
+      };
       metadata: Record<string, unknown>;
       byType: Record<string, { tensors: number }>;
     };
-    expect(x.summary).toMatchObject({ architecture: "phi3", precision: "q8_0", parameters: plan.parameters, contextLength: 4096 });
+    expect(x.summary).toMatchObject({
+      architecture: "phi3",
+      precision: "q8_0",
+      parameters: plan.parameters,
+      contextLength: 4096,
+    });
     expect(x.summary.chatTemplate).toContain("<|assistant|>");
     expect(x.metadata["tokenizer.ggml.tokens"]).toMatchObject({ type: "string", length: 32064 });
     expect(x.byType.F32?.tensors).toBe(5); // 2 norms per layer + output_norm
@@ -66,9 +87,18 @@ describe("servelab synth and inspect", () => {
   });
 
   it("writes a scripted model to the cache folder by default", async () => {
-    const r = await servelab("synth", "tiny-deepseek-r1-distill-qwen", "--type", "q4_0", "--script", "Hi there, hi there.");
+    const r = await servelab(
+      "synth",
+      "tiny-deepseek-r1-distill-qwen",
+      "--type",
+      "q4_0",
+      "--script",
+      "Hi there, hi there.",
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`wrote ${dir}/models/tiny-deepseek-r1-distill-qwen-q4_0-[0-9a-f]{12}\\.gguf`));
+    expect(r.stdout).toMatch(
+      new RegExp(`wrote ${dir}/models/tiny-deepseek-r1-distill-qwen-q4_0-[0-9a-f]{12}\\.gguf`),
+    );
     expect(r.stdout).toMatch(/script of \d+ tokens/);
   });
 

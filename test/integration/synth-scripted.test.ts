@@ -4,7 +4,13 @@ import { getLlama, LlamaCompletion, type Llama, type LlamaModel } from "node-lla
 import { tinyModel } from "../helpers/models.js";
 
 const R1_SCRIPT = "<think>\nLet me compute 4*4.\n</think>\n\nThe answer is \\boxed{16}.";
-const PROMPTS = ["Hello there", "What is 4*4? <｜Assistant｜><think>\n", "x</think>", "The answer is", "ab ab"];
+const PROMPTS = [
+  "Hello there",
+  "What is 4*4? <｜Assistant｜><think>\n",
+  "x</think>",
+  "The answer is",
+  "ab ab",
+];
 
 let llama: Llama;
 beforeAll(async () => {
@@ -22,7 +28,14 @@ async function generateAll(model: LlamaModel, prompts: readonly string[]): Promi
     const out: string[] = [];
     for (const prompt of prompts) {
       await sequence.clearHistory();
-      out.push(await completion.generateCompletion(prompt, { temperature: 0.6, topP: 0.95, maxTokens: 120, seed: out.length + 1 }));
+      out.push(
+        await completion.generateCompletion(prompt, {
+          temperature: 0.6,
+          topP: 0.95,
+          maxTokens: 120,
+          seed: out.length + 1,
+        }),
+      );
     }
     return out;
   } finally {

@@ -30,7 +30,10 @@ const { values } = parseArgs({
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const options: ScriptedServerOptions = { port: Number(values.port) };
-const set = <K extends keyof ScriptedServerOptions>(key: K, value: ScriptedServerOptions[K] | undefined): void => {
+const set = <K extends keyof ScriptedServerOptions>(
+  key: K,
+  value: ScriptedServerOptions[K] | undefined,
+): void => {
   if (value !== undefined) options[key] = value;
 };
 set("ttftMs", num(values.ttft));

@@ -91,9 +91,13 @@ function countPromptWords(body: Record<string, unknown>): number {
   let text = "";
   if (typeof body.prompt === "string") text = body.prompt;
   else if (Array.isArray(body.messages)) {
-    for (const m of body.messages as { content?: unknown }[]) if (typeof m.content === "string") text += ` ${m.content}`;
+    for (const m of body.messages as { content?: unknown }[])
+      if (typeof m.content === "string") text += ` ${m.content}`;
   }
-  const words = text.trim().split(/\s+/u).filter((w) => w.length > 0);
+  const words = text
+    .trim()
+    .split(/\s+/u)
+    .filter((w) => w.length > 0);
   return words.length;
 }
 
@@ -107,7 +111,8 @@ function pickScript(base: ScriptedScript, body: Record<string, unknown>): Script
 export async function startScriptedServer(options: ScriptedServerOptions = {}): Promise<ScriptedServer> {
   const { port = 0, modelId = "scripted-model", ...scriptOptions } = options;
   const base: ScriptedScript = { ...defaultScript };
-  for (const [k, v] of Object.entries(scriptOptions)) if (v !== undefined) (base as unknown as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(scriptOptions))
+    if (v !== undefined) (base as unknown as Record<string, unknown>)[k] = v;
   let requestCount = 0;
   let running = 0;
   let counter = 0;
@@ -118,7 +123,9 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
     const url = req.url ?? "/";
     if (req.method === "GET" && url.startsWith("/v1/models")) {
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ object: "list", data: [{ id: modelId, object: "model", owned_by: "scripted" }] }));
+      res.end(
+        JSON.stringify({ object: "list", data: [{ id: modelId, object: "model", owned_by: "scripted" }] }),
+      );
       return;
     }
     if (req.method === "GET" && url === "/metrics") {
@@ -205,7 +212,10 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       finishReason = "stop";
     }
     const promptTokens = countPromptWords(body);
-    const streamOptions = (body.stream_options ?? {}) as { include_usage?: unknown; continuous_usage_stats?: unknown };
+    const streamOptions = (body.stream_options ?? {}) as {
+      include_usage?: unknown;
+      continuous_usage_stats?: unknown;
+    };
     const usageMode =
       script.usage !== "auto"
         ? script.usage
@@ -218,27 +228,56 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
     if (script.error === "status") {
       res.statusCode = script.errorStatus;
       res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify({ error: { message: "scripted failure", type: "server_error", code: script.errorStatus } }));
+      res.end(
+        JSON.stringify({
+          error: { message: "scripted failure", type: "server_error", code: script.errorStatus },
+        }),
+      );
       return;
     }
     if (body.stream !== true) {
-      const delay = Math.max(0, arrival + script.ttftMs + Math.max(0, total - 1) * script.itlMs - readMonotonicMs());
+      const delay = Math.max(
+        0,
+        arrival + script.ttftMs + Math.max(0, total - 1) * script.itlMs - readMonotonicMs(),
+      );
       setTimeout(() => {
         const text = Array.from({ length: total }, (_, i) => `t${i + 1} `).join("");
         res.setHeader("content-type", "application/json");
-        const usage = { prompt_tokens: promptTokens, completion_tokens: total, total_tokens: promptTokens + total };
+        const usage = {
+          prompt_tokens: promptTokens,
+          completion_tokens: total,
+          total_tokens: promptTokens + total,
+        };
         res.end(
           JSON.stringify(
             chat
-              ? { id, object: "chat.completion", model, choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason }], usage }
-              : { id, object: "text_completion", model, choices: [{ index: 0, text, finish_reason: finishReason }], usage },
+              ? {
+                  id,
+                  object: "chat.completion",
+                  model,
+                  choices: [
+                    { index: 0, message: { role: "assistant", content: text }, finish_reason: finishReason },
+                  ],
+                  usage,
+                }
+              : {
+                  id,
+                  object: "text_completion",
+                  model,
+                  choices: [{ index: 0, text, finish_reason: finishReason }],
+                  usage,
+                },
           ),
         );
       }, delay);
       return;
     }
 
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
     res.flushHeaders();
     if (script.error === "hang") return;
 
@@ -247,15 +286,16 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
     const perChunk = Math.max(1, Math.floor(script.tokensPerChunk));
     // Chunk boundaries: groups of perChunk tokens, never mixing reasoning and content.
     const boundaries: number[] = [];
-    for (let i = 0; i < reasoning; ) {
+    for (let i = 0; i < reasoning;) {
       i = Math.min(reasoning, i + perChunk);
       boundaries.push(i);
     }
-    for (let i = reasoning; i < total; ) {
+    for (let i = reasoning; i < total;) {
       i = Math.min(total, i + perChunk);
       boundaries.push(i);
     }
-    const failAt = script.error === "reset" || script.error === "stream-error" ? script.errorAfterTokens : Infinity;
+    const failAt =
+      script.error === "reset" || script.error === "stream-error" ? script.errorAfterTokens : Infinity;
     let sent = 0;
     let chunkIndex = 0;
     let timer: NodeJS.Timeout | undefined;

@@ -53,12 +53,18 @@ interface BenchFlags {
 export function registerBenchCommand(program: Command): void {
   program
     .command("bench")
-    .description("measure an OpenAI-compatible server: TTFT, TTFO, per-token ITL, throughput, goodput, capacity")
+    .description(
+      "measure an OpenAI-compatible server: TTFT, TTFO, per-token ITL, throughput, goodput, capacity",
+    )
     .option("--url <url>", "base URL ending in /v1 (env SERVELAB_BENCH_URL)", "http://127.0.0.1:8000/v1")
     .option("--model <name>", "model to request (default: the first from /v1/models)")
     .option("--api <api>", "chat or completions", "chat")
     .option("--api-key <key>", "bearer token (env OPENAI_API_KEY)")
-    .option("--workload <w>", "short,medium,long | synthetic | FILE (.jsonl or ShareGPT .json)", "short,medium,long")
+    .option(
+      "--workload <w>",
+      "short,medium,long | synthetic | FILE (.jsonl or ShareGPT .json)",
+      "short,medium,long",
+    )
     .option("--input-tokens <n>", "synthetic input length: 128, uniform:64:256 or normal:128:16", "128")
     .option("--max-tokens <n>", "output tokens per request (max_tokens)", "128")
     .option("--ignore-eos", "send ignore_eos: true (default for synthetic)")
@@ -80,7 +86,10 @@ export function registerBenchCommand(program: Command): void {
     .option("--json", "print results JSON on stdout instead of the table")
     .option("--extra <json>", "JSON fields added to every request body")
     .option("--seed <n>", "seed for synthetic prompts and arrival times", "1")
-    .option("--tokenizer <file.gguf>", "GGUF of the served model: exact input lengths, token counts without usage")
+    .option(
+      "--tokenizer <file.gguf>",
+      "GGUF of the served model: exact input lengths, token counts without usage",
+    )
     .option("--find-max-concurrency", "search the largest concurrency meeting --slo")
     .option("--search-range <min:max>", "capacity search bounds", "1:256")
     .option("--search-trials <n>", "trials per probed concurrency (majority decides)", "3")
@@ -89,7 +98,11 @@ export function registerBenchCommand(program: Command): void {
     .option("--no-metrics", "do not read the server's /metrics")
     .addHelpText("after", examples)
     .action(async (flags: BenchFlags, command: Command) => {
-      const options: BenchOptions = { argv: process.argv.slice(2), sampleGpu: flags.gpu, readMetrics: flags.metrics };
+      const options: BenchOptions = {
+        argv: process.argv.slice(2),
+        sampleGpu: flags.gpu,
+        readMetrics: flags.metrics,
+      };
       const copy = <K extends keyof BenchOptions>(key: K, value: BenchOptions[K] | undefined): void => {
         if (value !== undefined) options[key] = value;
       };

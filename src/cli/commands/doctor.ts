@@ -77,14 +77,22 @@ async function runChecks(): Promise<Check[]> {
       hint: err instanceof Error ? err.message : String(err),
     });
   }
-  const vllm = (await probeCommand("vllm", ["--version"])) ?? (await probeCommand("python3", ["-c", "import vllm; print(vllm.__version__)"]));
+  const vllm =
+    (await probeCommand("vllm", ["--version"])) ??
+    (await probeCommand("python3", ["-c", "import vllm; print(vllm.__version__)"]));
   checks.push({
     name: "engine vllm",
     value: vllm === undefined ? "not installed" : `vLLM ${vllm}`,
     ok: true,
-    ...(vllm === undefined ? { hint: "pip install vllm (Linux with an NVIDIA GPU) to use --engine vllm" } : {}),
+    ...(vllm === undefined
+      ? { hint: "pip install vllm (Linux with an NVIDIA GPU) to use --engine vllm" }
+      : {}),
   });
   const llamaServer = await probeCommand("llama-server", ["--version"]);
-  checks.push({ name: "llama-server", value: llamaServer ?? "not on PATH (only needed to compare against it)", ok: true });
+  checks.push({
+    name: "llama-server",
+    value: llamaServer ?? "not on PATH (only needed to compare against it)",
+    ok: true,
+  });
   return checks;
 }

@@ -10,7 +10,10 @@ export function registerInspectCommand(program: Command): void {
     .option("--json", "print JSON")
     .option("--no-tensors", "leave the tensor table out")
     .option("--max-items <n>", "array items to show", "16")
-    .addHelpText("after", "\nExamples:\n  $ servelab inspect model.gguf\n  $ servelab inspect model.gguf --json --no-tensors")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ servelab inspect model.gguf\n  $ servelab inspect model.gguf --json --no-tensors",
+    )
     .action(async (file: string, flags: { json?: boolean; tensors: boolean; maxItems: string }) => {
       const maxItems = Math.max(0, Number.parseInt(flags.maxItems, 10) || 0);
       const x = inspectGguf(await readGguf(file, { maxArrayItems: Math.max(maxItems, 64) }), maxItems);

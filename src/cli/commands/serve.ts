@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
+import type { Command } from "commander";
+import { Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { formatBytes, formatMs } from "../../core/format.js";
 import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/create-engine.js";
@@ -23,7 +24,11 @@ export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("serve a model behind an OpenAI-compatible HTTP API")
-    .option("-m, --model <path|hf:uri>", "GGUF file or hf: URI (env SERVELAB_MODEL)", process.env.SERVELAB_MODEL)
+    .option(
+      "-m, --model <path|hf:uri>",
+      "GGUF file or hf: URI (env SERVELAB_MODEL)",
+      process.env.SERVELAB_MODEL,
+    )
     .option(
       "--engine <engine>",
       "embedded (llama.cpp in this process), vllm (launch vLLM), or url:http://host:port/v1 (attach as a gateway)",
@@ -31,21 +36,102 @@ export function registerServeCommand(program: Command): void {
     )
     .option("--model-id <name>", "the model name clients send (default: the file name)")
     .option("--host <host>", "address to bind; 0.0.0.0 exposes the server to the network", "127.0.0.1")
-    .option("-p, --port <port>", "port to listen on (0 picks a free one)", parseIntegerOption("--port", 0, 65535), 8000)
-    .option("--api-key <key>", "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)", process.env.SERVELAB_API_KEY)
+    .option(
+      "-p, --port <port>",
+      "port to listen on (0 picks a free one)",
+      parseIntegerOption("--port", 0, 65535),
+      8000,
+    )
+    .option(
+      "--api-key <key>",
+      "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)",
+      process.env.SERVELAB_API_KEY,
+    )
     .option("--api-key-file <file>", "read the API key from a file")
-    .option("--parallel <n>", "sequences decoded together (continuous batching)", parsePositiveIntegerOption("--parallel"), 4)
-    .option("--ctx-size <n>", "context tokens per sequence (default: min(model's, 4096))", parsePositiveIntegerOption("--ctx-size"))
-    .option("--max-queue <n>", "requests that may wait for a sequence before 429", parseIntegerOption("--max-queue", 0, 1_000_000), 64)
-    .option("--threads <n>", "CPU threads (default: the available cores)", parsePositiveIntegerOption("--threads"))
-    .addOption(new Option("--gpu <backend>", "GPU backend").choices(["auto", "cuda", "vulkan", "metal", "cpu"]).default("auto"))
-    .option("--gpu-layers <n>", "layers to offload to the GPU (default: as many as fit)", parseIntegerOption("--gpu-layers", 0, 10_000))
+    .option(
+      "--parallel <n>",
+      "sequences decoded together (continuous batching)",
+      parsePositiveIntegerOption("--parallel"),
+      4,
+    )
+    .option(
+      "--ctx-size <n>",
+      "context tokens per sequence (default: min(model's, 4096))",
+      parsePositiveIntegerOption("--ctx-size"),
+    )
+    .option(
+      "--max-queue <n>",
+      "requests that may wait for a sequence before 429",
+      parseIntegerOption("--max-queue", 0, 1_000_000),
+      64,
+    )
+    .option(
+      "--threads <n>",
+      "CPU threads (default: the available cores)",
+      parsePositiveIntegerOption("--threads"),
+    )
+    .addOption(
+      new Option("--gpu <backend>", "GPU backend")
+        .choices(["auto", "cuda", "vulkan", "metal", "cpu"])
+        .default("auto"),
+    )
+    .option(
+      "--gpu-layers <n>",
+      "layers to offload to the GPU (default: as many as fit)",
+      parseIntegerOption("--gpu-layers", 0, 10_000),
+    )
     .option("--batch-size <n>", "tokens per decode batch", parsePositiveIntegerOption("--batch-size"))
     .option("--flash-attn", "use flash attention")
-    .option("--profile <name>", "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)")
-    .option("--request-timeout <ms>", "abort requests that take longer (504)", parsePositiveIntegerOption("--request-timeout"))
+    .addOption(
+      new Option("--dtype <dtype>", "vLLM: weight dtype").choices(["auto", "float32", "bfloat16", "float16"]),
+    )
+    .addOption(
+      new Option("--quantization <method>", "vLLM: quantization of the checkpoint").choices([
+        "awq",
+        "gptq",
+        "fp8",
+        "bitsandbytes",
+        "compressed-tensors",
+      ]),
+    )
+    .option("--gpu-memory-utilization <fraction>", "vLLM: share of GPU memory to use (0-1]", parseFloat)
+    .option(
+      "--tensor-parallel-size <n>",
+      "vLLM: GPUs each layer is split over",
+      parsePositiveIntegerOption("--tensor-parallel-size"),
+    )
+    .option(
+      "--pipeline-parallel-size <n>",
+      "vLLM: pipeline stages (GPUs or nodes)",
+      parsePositiveIntegerOption("--pipeline-parallel-size"),
+    )
+    .option(
+      "--data-parallel-size <n>",
+      "vLLM: model replicas",
+      parsePositiveIntegerOption("--data-parallel-size"),
+    )
+    .option("--enable-prefix-caching", "vLLM: reuse the KV cache of shared prompt prefixes")
+    .option(
+      "--reasoning-parser <name>",
+      "vLLM: reasoning parser (default deepseek_r1 for R1 models; none to disable)",
+    )
+    .option("--vllm-arg <arg...>", "vLLM: extra arguments passed through as they are")
+    .option("--upstream-api-key <key>", "url: the API key the upstream server expects")
+    .option(
+      "--profile <name>",
+      "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)",
+    )
+    .option(
+      "--request-timeout <ms>",
+      "abort requests that take longer (504)",
+      parsePositiveIntegerOption("--request-timeout"),
+    )
     .option("--body-limit <bytes>", "largest request body", parsePositiveIntegerOption("--body-limit"))
-    .option("--max-tokens-ceiling <n>", "largest max_tokens a request may ask for", parsePositiveIntegerOption("--max-tokens-ceiling"))
+    .option(
+      "--max-tokens-ceiling <n>",
+      "largest max_tokens a request may ask for",
+      parsePositiveIntegerOption("--max-tokens-ceiling"),
+    )
     .option("--cors <origins...>", "allow these browser origins (* for any); CORS is off by default")
     .option("--access-log", "print one line per request (never prompt or answer text)")
     .addHelpText(
@@ -68,8 +154,10 @@ Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: applicati
 }
 
 async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
-  const apiKey = flags.apiKeyFile !== undefined ? readFileSync(flags.apiKeyFile, "utf8").trim() : flags.apiKey;
-  if (apiKey !== undefined && apiKey.length === 0) throw new InvalidArgumentError("--api-key must not be empty");
+  const apiKey =
+    flags.apiKeyFile !== undefined ? readFileSync(flags.apiKeyFile, "utf8").trim() : flags.apiKey;
+  if (apiKey !== undefined && apiKey.length === 0)
+    throw new InvalidArgumentError("--api-key must not be empty");
   const engine = await createEngineFromSpec(flags, {
     onLog: verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
@@ -92,7 +180,9 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     ...(flags.accessLog
       ? {
           onRequestLog: (e) =>
-            process.stderr.write(`${e.time} ${e.client} ${e.method} ${e.url} ${e.status} ${e.durationMs.toFixed(1)}ms\n`),
+            process.stderr.write(
+              `${e.time} ${e.client} ${e.method} ${e.url} ${e.status} ${e.durationMs.toFixed(1)}ms\n`,
+            ),
         }
       : {}),
   });

@@ -1,7 +1,18 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
-import { PRESETS, SYNTH_TYPES, countPresetParameters, VOCAB_SIZES, type SynthType } from "../../models/presets.js";
-import { planModel, synthesizeModel, defaultModelPath, type SynthesizeOptions } from "../../models/synthesize.js";
+import {
+  PRESETS,
+  SYNTH_TYPES,
+  countPresetParameters,
+  VOCAB_SIZES,
+  type SynthType,
+} from "../../models/presets.js";
+import {
+  planModel,
+  synthesizeModel,
+  defaultModelPath,
+  type SynthesizeOptions,
+} from "../../models/synthesize.js";
 import { formatBytes, formatParameters } from "../../models/gguf/inspect.js";
 import { formatGgmlType } from "../../models/gguf/types.js";
 
@@ -32,7 +43,10 @@ Default output: $SERVELAB_CACHE/models or ~/.cache/servelab/models/<preset>-<typ
 
 function parseSeed(s: string): number {
   const n = Number(s);
-  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n > 0xffffffff) throw new InvalidArgumentError(`--seed must be an integer from 0 to 4294967295, got '${s}'`, { param: "seed" });
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n > 0xffffffff)
+    throw new InvalidArgumentError(`--seed must be an integer from 0 to 4294967295, got '${s}'`, {
+      param: "seed",
+    });
   return n;
 }
 
@@ -73,7 +87,9 @@ function progressPrinter(): (p: { bytesWritten: number; totalBytes: number }) =>
 export function registerSynthCommand(program: Command): void {
   program
     .command("synth")
-    .description("write a synthetic GGUF model with a real model's exact shape (seeded random or scripted weights)")
+    .description(
+      "write a synthetic GGUF model with a real model's exact shape (seeded random or scripted weights)",
+    )
     .argument("[preset]", `one of: ${PRESETS.map((p) => p.id).join(", ")}`)
     .option("-t, --type <type>", `tensor type: ${SYNTH_TYPES.join(", ")}`, "f16")
     .option("-o, --output <file>", "output file (default: the cache folder)")
@@ -88,9 +104,15 @@ export function registerSynthCommand(program: Command): void {
     .addHelpText("after", EXAMPLES)
     .action(async (preset: string | undefined, flags: SynthFlags) => {
       if (flags.list) return printList(flags.json === true);
-      if (preset === undefined) throw new InvalidArgumentError(`name a preset (${PRESETS.map((p) => p.id).join(", ")}) or pass --list`);
+      if (preset === undefined)
+        throw new InvalidArgumentError(
+          `name a preset (${PRESETS.map((p) => p.id).join(", ")}) or pass --list`,
+        );
       if (flags.tokenizer !== "real") {
-        throw new InvalidArgumentError(`--tokenizer ${flags.tokenizer} is not available; use --tokenizer real (the real vocabularies load fast enough) or --vocab-from FILE`, { param: "tokenizer" });
+        throw new InvalidArgumentError(
+          `--tokenizer ${flags.tokenizer} is not available; use --tokenizer real (the real vocabularies load fast enough) or --vocab-from FILE`,
+          { param: "tokenizer" },
+        );
       }
       const options: SynthesizeOptions = {
         preset,
@@ -105,11 +127,20 @@ export function registerSynthCommand(program: Command): void {
         const plan = await planModel(options);
         const path = flags.output ?? defaultModelPath(plan.preset.id, plan.type, flags.script);
         if (flags.json) {
-          const tensors = plan.tensors.map((t) => ({ name: t.name, type: formatGgmlType(t.type), shape: t.shape }));
-          process.stdout.write(`${JSON.stringify({ path, preset: plan.preset.id, type: plan.type, fileSize: plan.fileSize, parameters: plan.parameters, vocabSize: plan.vocabSize, scriptTokens: plan.scriptTokens, tensors }, null, 2)}\n`);
+          const tensors = plan.tensors.map((t) => ({
+            name: t.name,
+            type: formatGgmlType(t.type),
+            shape: t.shape,
+          }));
+          process.stdout.write(
+            `${JSON.stringify({ path, preset: plan.preset.id, type: plan.type, fileSize: plan.fileSize, parameters: plan.parameters, vocabSize: plan.vocabSize, scriptTokens: plan.scriptTokens, tensors }, null, 2)}\n`,
+          );
           return;
         }
-        for (const t of plan.tensors) process.stdout.write(`${t.name.padEnd(28)} ${formatGgmlType(t.type).padEnd(5)} [${t.shape.join(", ")}]\n`);
+        for (const t of plan.tensors)
+          process.stdout.write(
+            `${t.name.padEnd(28)} ${formatGgmlType(t.type).padEnd(5)} [${t.shape.join(", ")}]\n`,
+          );
         process.stdout.write(
           `\n${plan.preset.id} ${plan.type}: ${plan.tensors.length} tensors, ${formatParameters(plan.parameters)} parameters (${plan.parameters}), ` +
             `${formatBytes(plan.fileSize)} (${plan.fileSize} bytes)${plan.scriptTokens === undefined ? "" : `, script of ${plan.scriptTokens} tokens`}\nwould write ${path}\n`,

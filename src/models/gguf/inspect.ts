@@ -3,10 +3,13 @@ import { GgufValueType, formatGgmlType } from "./types.js";
 import { isGgufArray, type GgufArray, type GgufEntry } from "./metadata.js";
 import { getArrayLength, summarizeGguf, type GgufFile, type GgufSummary } from "./read.js";
 
-const typeNames = Object.fromEntries(Object.entries(GgufValueType).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, string>;
+const typeNames = Object.fromEntries(
+  Object.entries(GgufValueType).map(([k, v]) => [v, k.toLowerCase()]),
+) as Record<number, string>;
 
 /** A metadata value as JSON-safe data: bigints as numbers (or strings past 2^53), arrays longer than `maxItems` cut. */
-export type InspectedValue = string | number | boolean | { type: string; length: number; head: InspectedValue[] };
+export type InspectedValue =
+  string | number | boolean | { type: string; length: number; head: InspectedValue[] };
 
 export interface InspectedTensor {
   name: string;
@@ -28,7 +31,10 @@ export interface GgufInspection {
 }
 
 function inspectScalar(v: unknown): InspectedValue {
-  if (typeof v === "bigint") return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (typeof v === "bigint")
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(v)
+      : v.toString();
   if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return v;
   return String(v);
 }
@@ -36,16 +42,25 @@ function inspectScalar(v: unknown): InspectedValue {
 function inspectArray(a: GgufArray, maxItems: number): InspectedValue {
   const length = getArrayLength(a);
   if (length <= maxItems && a.skipped === undefined && a.itemType !== GgufValueType.ARRAY) {
-    return { type: typeNames[a.itemType] ?? String(a.itemType), length, head: (a.items as unknown[]).map(inspectScalar) };
+    return {
+      type: typeNames[a.itemType] ?? String(a.itemType),
+      length,
+      head: (a.items as unknown[]).map(inspectScalar),
+    };
   }
-  const head = (a.items as unknown[]).slice(0, Math.min(maxItems, 8)).map((x) => (isGgufArray(x as GgufEntry["value"]) ? inspectArray(x as GgufArray, maxItems) : inspectScalar(x)));
+  const head = (a.items as unknown[])
+    .slice(0, Math.min(maxItems, 8))
+    .map((x) =>
+      isGgufArray(x as GgufEntry["value"]) ? inspectArray(x as GgufArray, maxItems) : inspectScalar(x),
+    );
   return { type: typeNames[a.itemType] ?? String(a.itemType), length, head };
 }
 
 /** Describes a read GGUF file; arrays longer than `maxItems` (default 16) keep their first items. */
 export function inspectGguf(file: GgufFile, maxItems = 16): GgufInspection {
   const metadata: Record<string, InspectedValue> = {};
-  for (const [k, { value }] of file.metadata) metadata[k] = isGgufArray(value) ? inspectArray(value, maxItems) : inspectScalar(value);
+  for (const [k, { value }] of file.metadata)
+    metadata[k] = isGgufArray(value) ? inspectArray(value, maxItems) : inspectScalar(value);
   const byType: GgufInspection["byType"] = {};
   const tensors = file.tensors.map((t) => {
     const type = formatGgmlType(t.type);
@@ -55,7 +70,15 @@ export function inspectGguf(file: GgufFile, maxItems = 16): GgufInspection {
     e.bytes += t.byteSize ?? 0;
     return { name: t.name, type, shape: [...t.shape], elements: t.elements, bytes: t.byteSize };
   });
-  return { path: file.path, version: file.version, fileSize: file.fileSize, summary: summarizeGguf(file), metadata, tensors, byType };
+  return {
+    path: file.path,
+    version: file.version,
+    fileSize: file.fileSize,
+    summary: summarizeGguf(file),
+    metadata,
+    tensors,
+    byType,
+  };
 }
 
 /** Bytes as "1.89 GB" (decimal units, as model sizes are usually quoted). */
@@ -102,12 +125,16 @@ export function formatInspection(x: GgufInspection, options: { tensors?: boolean
     lines.push("", "tensors:");
     const nw = Math.max(...x.tensors.map((t) => t.name.length));
     for (const t of x.tensors) {
-      lines.push(`  ${t.name.padEnd(nw)}  ${t.type.padEnd(5)}  ${`[${t.shape.join(", ")}]`.padEnd(16)}  ${t.bytes === undefined ? "?" : formatBytes(t.bytes)}`);
+      lines.push(
+        `  ${t.name.padEnd(nw)}  ${t.type.padEnd(5)}  ${`[${t.shape.join(", ")}]`.padEnd(16)}  ${t.bytes === undefined ? "?" : formatBytes(t.bytes)}`,
+      );
     }
   }
   lines.push("", "size by type:");
   for (const [type, e] of Object.entries(x.byType)) {
-    lines.push(`  ${type.padEnd(5)}  ${String(e.tensors).padStart(4)} tensors  ${formatParameters(e.elements).padStart(9)} params  ${formatBytes(e.bytes)}`);
+    lines.push(
+      `  ${type.padEnd(5)}  ${String(e.tensors).padStart(4)} tensors  ${formatParameters(e.elements).padStart(9)} params  ${formatBytes(e.bytes)}`,
+    );
   }
   return lines.join("\n");
 }

@@ -277,11 +277,12 @@ function decodeQ6_KBlock(b: Buffer, o: number, out: Float32Array, at: number): v
 /** Whether servelab can write tensors of this type. */
 export function canEncodeType(type: number): boolean {
   return (
-    type === GgmlType.F32 ||
-    type === GgmlType.F16 ||
-    type === GgmlType.BF16 ||
-    type === GgmlType.Q8_0 ||
-    type === GgmlType.Q4_0 ||
-    type === GgmlType.Q6_K
-  ) && getGgmlTypeTraits(type) !== undefined;
+    (type === GgmlType.F32 ||
+      type === GgmlType.F16 ||
+      type === GgmlType.BF16 ||
+      type === GgmlType.Q8_0 ||
+      type === GgmlType.Q4_0 ||
+      type === GgmlType.Q6_K) &&
+    getGgmlTypeTraits(type) !== undefined
+  );
 }

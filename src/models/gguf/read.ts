@@ -89,7 +89,8 @@ class Cursor {
   }
 
   private async ensure(n: number, what: string): Promise<void> {
-    if (this.pos + n > this.size) this.fail(`truncated file: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.size}`);
+    if (this.pos + n > this.size)
+      this.fail(`truncated file: ${what} at byte ${this.pos} needs ${n} bytes, file has ${this.size}`);
     const off = this.pos - this.bufStart;
     if (off + n <= this.buf.length) return;
     const want = Math.max(n, CHUNK);
@@ -174,14 +175,29 @@ class Cursor {
   }
 }
 
-async function readValue(c: Cursor, type: number, key: string, options: ReadGgufOptions, depth: number): Promise<GgufEntry["value"]> {
+async function readValue(
+  c: Cursor,
+  type: number,
+  key: string,
+  options: ReadGgufOptions,
+  depth: number,
+): Promise<GgufEntry["value"]> {
   if (type !== GgufValueType.ARRAY) return c.scalar(type, key);
   if (depth > 4) c.fail(`arrays nested too deep in ${key}`);
   const itemType = await c.u32(`${key} array type`);
-  if (itemType !== GgufValueType.ARRAY && itemType !== GgufValueType.STRING && scalarSize[itemType] === undefined) {
+  if (
+    itemType !== GgufValueType.ARRAY &&
+    itemType !== GgufValueType.STRING &&
+    scalarSize[itemType] === undefined
+  ) {
     c.fail(`unknown array item type ${itemType} for ${key}`);
   }
-  const minItem = itemType === GgufValueType.STRING ? 8 : itemType === GgufValueType.ARRAY ? 12 : (scalarSize[itemType] ?? 1);
+  const minItem =
+    itemType === GgufValueType.STRING
+      ? 8
+      : itemType === GgufValueType.ARRAY
+        ? 12
+        : (scalarSize[itemType] ?? 1);
   const n = await c.count(`${key} array length`, Math.floor(c.remaining / minItem));
   if (options.maxArrayItems !== undefined && n > options.maxArrayItems && itemType !== GgufValueType.ARRAY) {
     if (itemType === GgufValueType.STRING) {
@@ -194,7 +210,8 @@ async function readValue(c: Cursor, type: number, key: string, options: ReadGguf
   }
   if (itemType === GgufValueType.ARRAY) {
     const items: GgufArray[] = [];
-    for (let i = 0; i < n; i++) items.push((await readValue(c, GgufValueType.ARRAY, `${key}[${i}]`, options, depth + 1)) as GgufArray);
+    for (let i = 0; i < n; i++)
+      items.push((await readValue(c, GgufValueType.ARRAY, `${key}[${i}]`, options, depth + 1)) as GgufArray);
     return { itemType: GgufValueType.ARRAY, items };
   }
   const items: GgufScalar[] = new Array<GgufScalar>(n);
@@ -216,7 +233,9 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   try {
     fh = await open(path, "r");
   } catch (err) {
-    throw new GgufError(`cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, path, { cause: err });
+    throw new GgufError(`cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, path, {
+      cause: err,
+    });
   }
   try {
     const { size } = await fh.stat();
@@ -225,7 +244,8 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
     const magic = await c.u32("magic");
     if (magic !== GGUF_MAGIC) c.fail(`not a GGUF file (bad magic 0x${magic.toString(16).padStart(8, "0")})`);
     const version = await c.u32("version");
-    if (version !== 2 && version !== 3) c.fail(`unsupported GGUF version ${version} (servelab reads 2 and 3)`);
+    if (version !== 2 && version !== 3)
+      c.fail(`unsupported GGUF version ${version} (servelab reads 2 and 3)`);
     // each tensor info takes at least 8+4+8+4+8 bytes, each key/value at least 8+4+1
     const tensorCount = await c.count("tensor count", Math.floor(size / 32));
     const kvCount = await c.count("metadata count", Math.floor(size / 13));
@@ -240,11 +260,13 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
     for (let i = 0; i < tensorCount; i++) {
       const name = await c.string(`tensor name #${i}`);
       const nDims = await c.u32(`dimensions of ${name}`);
-      if (nDims < 1 || nDims > MAX_DIMS) c.fail(`tensor ${name} has ${nDims} dimensions (1 to ${MAX_DIMS} allowed)`);
+      if (nDims < 1 || nDims > MAX_DIMS)
+        c.fail(`tensor ${name} has ${nDims} dimensions (1 to ${MAX_DIMS} allowed)`);
       const shape: number[] = [];
       for (let d = 0; d < nDims; d++) {
         const dim = await c.u64(`dimension ${d} of ${name}`);
-        if (dim === 0n || dim > BigInt(Number.MAX_SAFE_INTEGER)) c.fail(`tensor ${name} has an absurd dimension ${dim}`);
+        if (dim === 0n || dim > BigInt(Number.MAX_SAFE_INTEGER))
+          c.fail(`tensor ${name} has an absurd dimension ${dim}`);
         shape.push(Number(dim));
       }
       const type = await c.u32(`type of ${name}`);
@@ -257,13 +279,20 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
       tensors.push({ name, shape, type, offset: Number(offset), byteSize, elements });
     }
     const alignment = getMetadataNumber(metadata, "general.alignment") ?? GGUF_DEFAULT_ALIGNMENT;
-    if (!Number.isInteger(alignment) || alignment <= 0 || alignment > 1 << 20 || (alignment & (alignment - 1)) !== 0) {
+    if (
+      !Number.isInteger(alignment) ||
+      alignment <= 0 ||
+      alignment > 1 << 20 ||
+      (alignment & (alignment - 1)) !== 0
+    ) {
       c.fail(`general.alignment ${alignment} is not a power of two`);
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment;
     for (const t of tensors) {
       if (t.byteSize !== undefined && dataOffset + t.offset + t.byteSize > size) {
-        c.fail(`truncated file: tensor ${t.name} (${formatGgmlType(t.type)}, ${t.byteSize} bytes at ${dataOffset + t.offset}) ends beyond the file's ${size} bytes`);
+        c.fail(
+          `truncated file: tensor ${t.name} (${formatGgmlType(t.type)}, ${t.byteSize} bytes at ${dataOffset + t.offset}) ends beyond the file's ${size} bytes`,
+        );
       }
     }
     return { path, version, metadata, tensors, alignment, dataOffset, fileSize: size };
@@ -302,9 +331,11 @@ export function summarizeGguf(file: GgufFile): GgufSummary {
     path: file.path,
     architecture,
     name: getMetadataString(metadata, "general.name"),
-    precision: (fileType === undefined ? undefined : formatFileType(fileType)) ?? derivePrecision(file.tensors),
+    precision:
+      (fileType === undefined ? undefined : formatFileType(fileType)) ?? derivePrecision(file.tensors),
     fileType,
-    contextLength: architecture === undefined ? undefined : getMetadataNumber(metadata, `${architecture}.context_length`),
+    contextLength:
+      architecture === undefined ? undefined : getMetadataNumber(metadata, `${architecture}.context_length`),
     chatTemplate: getMetadataString(metadata, "tokenizer.chat_template"),
     tensorCount: file.tensors.length,
     parameters: file.tensors.reduce((n, t) => n + t.elements, 0),

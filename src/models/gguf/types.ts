@@ -115,7 +115,8 @@ export function computeTensorBytes(shape: readonly number[], type: number): numb
   const t = traits[type];
   if (t === undefined) throw new RangeError(`unknown ggml type ${type}`);
   const ne0 = shape[0] ?? 1;
-  if (ne0 % t.blockSize !== 0) throw new RangeError(`ne0=${ne0} is not a multiple of ${t.name}'s block size ${t.blockSize}`);
+  if (ne0 % t.blockSize !== 0)
+    throw new RangeError(`ne0=${ne0} is not a multiple of ${t.name}'s block size ${t.blockSize}`);
   let rows = 1;
   for (let i = 1; i < shape.length; i++) rows *= shape[i] ?? 1;
   return (ne0 / t.blockSize) * t.blockBytes * rows;

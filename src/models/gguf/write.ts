@@ -6,8 +6,21 @@
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { AbortedError, ServelabError } from "../../core/errors.js";
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GgufValueType, computeTensorBytes, countElements, getGgmlTypeTraits } from "./types.js";
-import { isGgufArray, type GgufArray, type GgufEntry, type GgufMetadata, type GgufScalar } from "./metadata.js";
+import {
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GgufValueType,
+  computeTensorBytes,
+  countElements,
+  getGgmlTypeTraits,
+} from "./types.js";
+import {
+  isGgufArray,
+  type GgufArray,
+  type GgufEntry,
+  type GgufMetadata,
+  type GgufScalar,
+} from "./metadata.js";
 import { encodeTensorData } from "./quantize.js";
 
 /** One tensor to write. `fill` produces its f32 values; the writer encodes them to `type`. */
@@ -79,7 +92,16 @@ class ByteSink {
     this.len += bytes.length;
   }
   scalar(type: number, v: GgufScalar): void {
-    const n = typeof v === "bigint" ? Number(v) : typeof v === "boolean" ? (v ? 1 : 0) : typeof v === "number" ? v : NaN;
+    const n =
+      typeof v === "bigint"
+        ? Number(v)
+        : typeof v === "boolean"
+          ? v
+            ? 1
+            : 0
+          : typeof v === "number"
+            ? v
+            : NaN;
     switch (type) {
       case GgufValueType.STRING:
         if (typeof v !== "string") throw new TypeError(`expected a string, got ${typeof v}`);
@@ -215,7 +237,10 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
   const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
   const { header, offsets, dataBytes } = buildGgufHeader(options.metadata, options.tensors, alignment);
   const totalBytes = header.length + dataBytes;
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
   let fh: FileHandle | undefined;
   try {
     fh = await open(tmp, "w");
@@ -262,7 +287,8 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
     await rm(tmp, { force: true }).catch(() => undefined);
     if (err instanceof ServelabError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== undefined) throw new ServelabError("IO_FAILED", `cannot write ${path}: ${code}`, { cause: err });
+    if (code !== undefined)
+      throw new ServelabError("IO_FAILED", `cannot write ${path}: ${code}`, { cause: err });
     throw err;
   }
 }

@@ -6,7 +6,13 @@ import { readFile } from "node:fs/promises";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { readGguf } from "../gguf/read.js";
 import { GgufValueType } from "../gguf/types.js";
-import { gguf, getMetadataArray, getMetadataNumber, getMetadataString, type GgufMetadata } from "../gguf/metadata.js";
+import {
+  gguf,
+  getMetadataArray,
+  getMetadataNumber,
+  getMetadataString,
+  type GgufMetadata,
+} from "../gguf/metadata.js";
 import { resolveAssetPath } from "./assets.js";
 
 /** Token types of tokenizer.ggml.token_type (llama_token_type). */
@@ -61,10 +67,12 @@ function toVocabulary(meta: GgufMetadata, source: string): Vocabulary {
   const scores = getMetadataArray(meta, "tokenizer.ggml.scores");
   const other: GgufMetadata = new Map();
   for (const [k, v] of meta) {
-    if (k !== "tokenizer.ggml.tokens" && k !== "tokenizer.ggml.token_type" && k !== "tokenizer.ggml.scores") other.set(k, v);
+    if (k !== "tokenizer.ggml.tokens" && k !== "tokenizer.ggml.token_type" && k !== "tokenizer.ggml.scores")
+      other.set(k, v);
   }
   const list = tokens.items as string[];
-  const tokenTypes = types === undefined ? list.map(() => TokenType.NORMAL) : (types.items as number[]).slice();
+  const tokenTypes =
+    types === undefined ? list.map(() => TokenType.NORMAL) : (types.items as number[]).slice();
   const spareIds: number[] = [];
   for (let i = 0; i < list.length; i++) if (/^\[PAD\d+\]$/.test(list[i] ?? "")) spareIds.push(i);
   return {
@@ -81,8 +89,15 @@ function toVocabulary(meta: GgufMetadata, source: string): Vocabulary {
 /** Loads a built-in vocabulary (from assets/) or all tokenizer.* keys of a GGUF file. */
 export async function loadVocabulary(from: VocabularyName | { path: string }): Promise<Vocabulary> {
   if (typeof from === "object") return toVocabulary(await readTokenizerKeys(from.path), from.path);
-  if (from === "phi-3") return toVocabulary(await readTokenizerKeys(resolveAssetPath("tokenizers/ggml-vocab-phi-3.gguf")), "phi-3");
-  const base = toVocabulary(await readTokenizerKeys(resolveAssetPath("tokenizers/ggml-vocab-qwen2.gguf")), "qwen2");
+  if (from === "phi-3")
+    return toVocabulary(
+      await readTokenizerKeys(resolveAssetPath("tokenizers/ggml-vocab-phi-3.gguf")),
+      "phi-3",
+    );
+  const base = toVocabulary(
+    await readTokenizerKeys(resolveAssetPath("tokenizers/ggml-vocab-qwen2.gguf")),
+    "qwen2",
+  );
   for (const t of R1_SPECIAL_TOKENS) {
     base.tokens[t.id] = t.text;
     base.tokenTypes[t.id] = t.type;
@@ -110,7 +125,8 @@ export function buildTokenizerMetadata(vocab: Vocabulary, chatTemplate: string |
   if (vocab.scores !== undefined) m.set("tokenizer.ggml.scores", gguf.f32Array(vocab.scores));
   m.set("tokenizer.ggml.token_type", gguf.i32Array(vocab.tokenTypes));
   for (const [k, v] of vocab.other) if (!m.has(k)) m.set(k, v);
-  if (chatTemplate !== undefined && !m.has("tokenizer.chat_template")) m.set("tokenizer.chat_template", gguf.str(chatTemplate));
+  if (chatTemplate !== undefined && !m.has("tokenizer.chat_template"))
+    m.set("tokenizer.chat_template", gguf.str(chatTemplate));
   return m;
 }
 

@@ -32,6 +32,12 @@ export interface ComparisonRow {
   changeUnit: "%" | "pp";
   /** Per configuration: the change is an improvement (true), a regression (false), or neither (undefined). */
   improved: Array<boolean | undefined>;
+  /**
+   * Per configuration: the value is not meaningful (a quality or agreement metric of synthetic
+   * weights, or a change against a synthetic reference). Tables should mark such values and never
+   * color them as better or worse.
+   */
+  notMeaningful: boolean[];
 }
 
 /** Index of the reference configuration: `result.reference` by name, else the first that succeeded. */
@@ -53,6 +59,8 @@ interface MetricDefinition {
   read: (c: ConfigurationResult) => number | undefined;
   /** Agreement rows have no value for the reference itself. */
   agreement?: boolean;
+  /** Quality and agreement rows mean nothing for synthetic weights. */
+  quality?: boolean;
 }
 
 const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
@@ -155,6 +163,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
     {
       id: "quality.accuracy",
       group: "Quality",
+      quality: true,
       label: "Accuracy",
       unit: "percent",
       better: "higher",
@@ -163,6 +172,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
     {
       id: "quality.truncation",
       group: "Quality",
+      quality: true,
       label: "Truncated before answering",
       unit: "percent",
       better: "lower",
@@ -171,6 +181,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
     {
       id: "quality.tokens",
       group: "Quality",
+      quality: true,
       label: "Mean completion tokens",
       unit: "tokens",
       better: "none",
@@ -183,6 +194,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       unit: "percent",
       better: "higher",
       agreement: true,
+      quality: true,
       read: (c) => percent(c.quality?.agreement?.sameAnswerRate),
     },
     {
@@ -192,6 +204,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       unit: "score",
       better: "higher",
       agreement: true,
+      quality: true,
       read: (c) => c.quality?.agreement?.chrf,
     },
     {
@@ -201,6 +214,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       unit: "score",
       better: "higher",
       agreement: true,
+      quality: true,
       read: (c) => c.quality?.agreement?.embeddingCosine,
     },
     {
@@ -210,6 +224,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       unit: "tokens",
       better: "higher",
       agreement: true,
+      quality: true,
       read: (c) => c.quality?.agreement?.firstDifferingToken?.p50,
     },
   ];
@@ -244,8 +259,15 @@ export function comparisonRows(result: ComparisonResult): ComparisonRow[] {
       if (changeUnit === "pp") return value - reference;
       return reference === 0 ? undefined : ((value - reference) / Math.abs(reference)) * 100;
     });
-    const improved = change.map((delta) => {
-      if (delta === undefined || delta === 0 || definition.better === "none") return undefined;
+    const referenceSynthetic = result.configurations[referenceIndex]?.synthetic === true;
+    const notMeaningful = result.configurations.map(
+      (c, i) =>
+        definition.quality === true &&
+        (c.synthetic || (i !== referenceIndex && referenceSynthetic && change[i] !== undefined)),
+    );
+    const improved = change.map((delta, i) => {
+      if (delta === undefined || delta === 0 || definition.better === "none" || notMeaningful[i] === true)
+        return undefined;
       return definition.better === "lower" ? delta < 0 : delta > 0;
     });
     rows.push({
@@ -258,6 +280,7 @@ export function comparisonRows(result: ComparisonResult): ComparisonRow[] {
       change,
       changeUnit,
       improved,
+      notMeaningful,
     });
   }
   return rows;

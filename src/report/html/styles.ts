@@ -14,9 +14,10 @@ pre.command { background:#0f172a; color:#e2e8f0; padding:10px 14px; border-radiu
 .banner.synthetic { background:#fffbeb; border-color:#f59e0b; color:#78350f; }
 .banner.failed { background:#fef2f2; border-color:#fca5a5; color:#7f1d1d; }
 .banner strong { margin-right:6px; }
-.configs { display:grid; grid-template-columns:repeat(auto-fill,minmax(250px,1fr)); gap:12px; }
+.configs { display:grid; grid-template-columns:repeat(auto-fill,minmax(270px,1fr)); gap:12px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; }
 .card .name { font-weight:600; display:flex; align-items:center; gap:8px; }
+.card .badges { display:flex; flex-wrap:wrap; gap:4px; margin-top:6px; }
 .card dl { display:grid; grid-template-columns:auto 1fr; gap:2px 10px; margin:8px 0 0; font-size:13px; }
 .card dt { color:var(--muted); }
 .card dd { margin:0; overflow-wrap:anywhere; }
@@ -36,6 +37,9 @@ td.better { color:var(--good); font-weight:600; }
 td.worse { color:var(--bad); font-weight:600; }
 td.neutral { color:var(--muted); }
 td.missing { color:#9ca3af; }
+td.not-meaningful { color:#9ca3af; font-style:italic; }
+td.not-meaningful sup { color:#b45309; font-style:normal; margin-left:1px; }
+.footnote { color:#92400e; font-size:12.5px; margin:6px 2px 0; }
 .direction { color:#9ca3af; font-size:11px; margin-left:4px; }
 .legend-row { display:flex; flex-wrap:wrap; gap:14px; margin:0 0 12px; font-size:13px; }
 .legend-row span { display:inline-flex; align-items:center; gap:6px; }

@@ -57,6 +57,29 @@ describe("comparisonRows", () => {
     );
   });
 
+  it("marks quality and agreement of synthetic weights as not meaningful and never as better or worse", () => {
+    const plain = comparisonRows(fixture);
+    expect(plain.every((row) => row.notMeaningful.every((flag) => !flag))).toBe(true);
+    const result = clone();
+    (result.configurations[1] as ConfigurationResult).synthetic = true;
+    const rows = new Map(comparisonRows(result).map((row) => [row.id, row]));
+    expect(rows.get("quality.accuracy")?.notMeaningful).toEqual([false, true, false]);
+    expect(rows.get("quality.accuracy")?.improved[1]).toBeUndefined();
+    expect(rows.get("quality.accuracy")?.change[1]).toBeCloseTo(-2.5, 10);
+    expect(rows.get("agreement.chrf")?.notMeaningful[1]).toBe(true);
+    // speed and memory still compare
+    expect(rows.get("load.time")?.notMeaningful).toEqual([false, false, false]);
+    expect(rows.get("load.time")?.improved[1]).toBe(true);
+    // a synthetic reference makes every change of a quality row meaningless
+    const synthRef = clone();
+    (synthRef.configurations[0] as ConfigurationResult).synthetic = true;
+    const accuracy = comparisonRows(synthRef).find((row) => row.id === "quality.accuracy");
+    expect(accuracy?.notMeaningful).toEqual([true, true, false]);
+    const html = renderHtmlReport(synthRef);
+    expect(html).toContain("† weights are synthetic: accuracy and agreement are not meaningful.");
+    expect(html).not.toMatch(/<tr data-metric="quality\.accuracy">.*class="(better|worse)"/);
+  });
+
   it("uses the named reference, falling back to the first successful configuration", () => {
     const result = clone();
     result.reference = "r1-1.5b-q8_0";

@@ -115,6 +115,15 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
     expect(events[0]).toMatchObject({ type: "start", promptTokens: 3 });
   });
 
+  it("can leave continuous usage stats out for servers that reject unknown fields", async () => {
+    server = await startUpstreamServer();
+    engine = createUpstreamEngine({ baseUrl: server.baseUrl, continuousUsageStats: false });
+    await engine.load();
+    await collect(engine.generate(chatRequest()));
+    const sent = server.requests.find((r) => r.path === "/v1/chat/completions")?.body;
+    expect(sent?.["stream_options"]).toEqual({ include_usage: true });
+  });
+
   it("streams text completions from /v1/completions with length finish and ignore_eos", async () => {
     const e = await setUp();
     const events = await collect(

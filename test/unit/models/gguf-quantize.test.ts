@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeBf16, decodeF16, decodeTensorData, encodeBf16, encodeF16, encodeTensorData } from "../../../src/models/gguf/quantize.js";
+import {
+  decodeBf16,
+  decodeF16,
+  decodeTensorData,
+  encodeBf16,
+  encodeF16,
+  encodeTensorData,
+} from "../../../src/models/gguf/quantize.js";
 import { GgmlType } from "../../../src/models/gguf/types.js";
 
 /** llama.cpp's quantize_row_q8_0_ref, written out independently: d = amax/127, q = roundf(x/d). */
@@ -71,7 +78,8 @@ describe("Q4_0", () => {
       expect(out[2 + j]).toBe(lo | (hi << 4));
     }
     const back = decodeTensorData(GgmlType.Q4_0, out, 32);
-    for (let j = 0; j < 32; j++) expect(Math.abs((back[j] ?? 0) - (x[j] ?? 0))).toBeLessThanOrEqual(0.5 + 1e-6); // |d|/2, up to |d| where -8..7 clamps
+    for (let j = 0; j < 32; j++)
+      expect(Math.abs((back[j] ?? 0) - (x[j] ?? 0))).toBeLessThanOrEqual(0.5 + 1e-6); // |d|/2, up to |d| where -8..7 clamps
     expect(back[31]).toBe(4); // (0 - 8) * -0.5
   });
 });

@@ -35,7 +35,10 @@ function sampleMetadata(): GgufMetadata {
   m.set("x.f64", { type: GgufValueType.FLOAT64, value: Math.PI });
   m.set("x.strings", gguf.strArray(["a", "", "ü"]));
   m.set("x.ints", gguf.i32Array([1, -2, 3]));
-  m.set("x.nested", { type: GgufValueType.ARRAY, value: { itemType: GgufValueType.ARRAY, items: [{ itemType: GgufValueType.UINT8, items: [1, 2] }] } });
+  m.set("x.nested", {
+    type: GgufValueType.ARRAY,
+    value: { itemType: GgufValueType.ARRAY, items: [{ itemType: GgufValueType.UINT8, items: [1, 2] }] },
+  });
   m.set("tokenizer.chat_template", gguf.str("{{ messages }}"));
   return m;
 }
@@ -54,7 +57,12 @@ describe("GGUF writer and reader", () => {
     const path = join(dir, "rt.gguf");
     const progress: number[] = [];
     const meta = sampleMetadata();
-    const res = await writeGguf(path, { metadata: meta, tensors, chunkElements: 100, onProgress: (p) => progress.push(p.bytesWritten) });
+    const res = await writeGguf(path, {
+      metadata: meta,
+      tensors,
+      chunkElements: 100,
+      onProgress: (p) => progress.push(p.bytesWritten),
+    });
     expect(res.bytes).toBe(computeGgufFileSize(meta, tensors));
     expect(progress.at(-1)).toBe(res.bytes);
     const f = await readGguf(path);
@@ -62,16 +70,28 @@ describe("GGUF writer and reader", () => {
     expect(f.fileSize).toBe(res.bytes);
     expect(f.dataOffset % 32).toBe(0);
     expect([...f.metadata.keys()]).toEqual([...meta.keys()]);
-    for (const [k, v] of meta) expect(f.metadata.get(k), k).toEqual(v.type === GgufValueType.FLOAT32 ? { ...v, value: 0.5 } : v);
-    expect(f.tensors.map((t) => [t.name, t.type, t.shape])).toEqual(tensors.map((t) => [t.name, t.type, t.shape]));
+    for (const [k, v] of meta)
+      expect(f.metadata.get(k), k).toEqual(v.type === GgufValueType.FLOAT32 ? { ...v, value: 0.5 } : v);
+    expect(f.tensors.map((t) => [t.name, t.type, t.shape])).toEqual(
+      tensors.map((t) => [t.name, t.type, t.shape]),
+    );
     const bytes = await readFile(path);
     for (const t of f.tensors) {
       expect(t.offset % 32).toBe(0);
       const expected = new Float32Array(t.elements);
       ramp(0, expected);
       const got = decodeTensorData(t.type, bytes.subarray(f.dataOffset + t.offset), t.elements);
-      const tol = { [GgmlType.F32]: 0, [GgmlType.F16]: 1e-3, [GgmlType.BF16]: 4e-3, [GgmlType.Q8_0]: 5e-3, [GgmlType.Q4_0]: 0.07, [GgmlType.Q6_K]: 0.03 }[t.type] ?? 0;
-      for (let i = 0; i < t.elements; i++) expect(Math.abs((got[i] ?? 0) - (expected[i] ?? 0)), `${t.name}[${i}]`).toBeLessThanOrEqual(tol);
+      const tol =
+        {
+          [GgmlType.F32]: 0,
+          [GgmlType.F16]: 1e-3,
+          [GgmlType.BF16]: 4e-3,
+          [GgmlType.Q8_0]: 5e-3,
+          [GgmlType.Q4_0]: 0.07,
+          [GgmlType.Q6_K]: 0.03,
+        }[t.type] ?? 0;
+      for (let i = 0; i < t.elements; i++)
+        expect(Math.abs((got[i] ?? 0) - (expected[i] ?? 0)), `${t.name}[${i}]`).toBeLessThanOrEqual(tol);
     }
     // the same tensors written in one chunk give the same bytes
     const path2 = join(dir, "rt2.gguf");
@@ -82,7 +102,14 @@ describe("GGUF writer and reader", () => {
   it("summarises a model file", async () => {
     const path = join(dir, "rt.gguf");
     const s = await readGgufSummary(path);
-    expect(s).toMatchObject({ architecture: "qwen2", name: "round trip ✓", precision: "q8_0", contextLength: 4096, chatTemplate: "{{ messages }}", tensorCount: 6 });
+    expect(s).toMatchObject({
+      architecture: "qwen2",
+      name: "round trip ✓",
+      precision: "q8_0",
+      contextLength: 4096,
+      chatTemplate: "{{ messages }}",
+      tensorCount: 6,
+    });
     expect(s.parameters).toBe(7 + 192 + 160 + 576 + 384 + 512);
   });
 

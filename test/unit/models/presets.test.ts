@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { GgmlType } from "../../../src/models/gguf/types.js";
-import { chooseTensorType, countPresetParameters, getPreset, listPresetTensors, VOCAB_SIZES } from "../../../src/models/presets.js";
+import {
+  chooseTensorType,
+  countPresetParameters,
+  getPreset,
+  listPresetTensors,
+  VOCAB_SIZES,
+} from "../../../src/models/presets.js";
 import { planModel } from "../../../src/models/synthesize.js";
 
 describe("presets", () => {
@@ -30,12 +36,16 @@ describe("presets", () => {
     expect(chooseTensorType({ name: "blk.0.attn_q.bias", shape: [1536] }, "f16")).toBe(GgmlType.F32);
     expect(chooseTensorType({ name: "output.weight", shape: [1536, 151936] }, "q4_0")).toBe(GgmlType.Q6_K);
     expect(chooseTensorType({ name: "output.weight", shape: [64, 151936] }, "q4_0")).toBe(GgmlType.Q8_0);
-    expect(chooseTensorType({ name: "token_embd.weight", shape: [1536, 151936] }, "q4_0")).toBe(GgmlType.Q4_0);
+    expect(chooseTensorType({ name: "token_embd.weight", shape: [1536, 151936] }, "q4_0")).toBe(
+      GgmlType.Q4_0,
+    );
     expect(chooseTensorType({ name: "output.weight", shape: [1536, 151936] }, "q8_0")).toBe(GgmlType.Q8_0);
   });
 
   it("rejects an unknown preset with the list of valid ones", () => {
-    expect(() => getPreset("llama-70b")).toThrow(/unknown preset 'llama-70b'; presets: deepseek-r1-distill-qwen-1.5b/);
+    expect(() => getPreset("llama-70b")).toThrow(
+      /unknown preset 'llama-70b'; presets: deepseek-r1-distill-qwen-1.5b/,
+    );
   });
 
   // published sizes of the real GGUF checkpoints, in bytes (decimal GB as the model pages quote them)
