@@ -6,7 +6,7 @@ import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
+import { QueueFullError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
 import type { Engine, GenerateRequest } from "../engines/engine.js";
 import {
   applySamplingDefaults,
@@ -18,6 +18,7 @@ import {
 import { appendMathInstruction } from "../core/math-answer.js";
 import { createReasoningParser } from "../models/reasoning-parser.js";
 import { createRepetitionGuard } from "../models/repetition-guard.js";
+import type { AuditLog } from "./audit.js";
 import { runGeneration, type GenerationEnd, type GenerationItem } from "./generation.js";
 import { ServerMetrics } from "./metrics.js";
 import { toHttpError, openAiError } from "./openai-error.js";
@@ -52,6 +53,14 @@ export interface ServerOptions {
   corsOrigins?: string[];
   /** Called once per finished request with counts and timings, never text (the access log). */
   onRequestLog?: (entry: RequestLogEntry) => void;
+  /** The opt-in audit log (see ./audit.ts): one entry per generation request. */
+  auditLog?: AuditLog;
+  /** Milliseconds in-flight requests get to finish when the server closes before they are aborted.
+   * Default 10 000. */
+  shutdownGraceMs?: number;
+  /** Restart an engine that failed while serving (a supervised vLLM that died), with backoff.
+   * Only engines with a `restart()` method; default false. */
+  restartFailedEngine?: boolean;
 }
 
 export interface RequestLogEntry {
@@ -66,12 +75,43 @@ export interface RequestLogEntry {
   finishReason?: string;
 }
 
+export interface CloseOptions {
+  /** Overrides ServerOptions.shutdownGraceMs. */
+  graceMs?: number;
+}
+
+export interface CloseResult {
+  /** Requests that finished within the grace period. */
+  drained: number;
+  /** Requests still running when it ended, aborted. */
+  aborted: number;
+}
+
 export interface RunningServer {
   readonly url: string;
   readonly app: FastifyInstance;
   readonly metrics: ServerMetrics;
   readonly profile: () => ModelProfile | undefined;
-  close(): Promise<void>;
+  /** Requests being generated now (streaming or not). */
+  readonly inflight: () => number;
+  /**
+   * Graceful stop: stops accepting connections, answers new requests on open connections with 503,
+   * lets in-flight requests finish within the grace period, aborts the rest, then closes.
+   */
+  shutdown(options?: CloseOptions): Promise<CloseResult>;
+  /** shutdown() without its result. */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/** What a generation request leaves for the access and audit logs. */
+interface RequestRecord {
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  finishReason?: string;
+  prompt?: unknown;
+  answer?: { reasoning: string; content: string };
+  logged?: boolean;
 }
 
 interface ServerState {
@@ -81,6 +121,13 @@ interface ServerState {
   limits: ServerLimits;
   options: ServerOptions;
   loadError: string | undefined;
+  /** Abort controllers of the requests generating now. */
+  inflight: Set<AbortController>;
+  /** Generation requests per client address, running or queued. */
+  perClient: Map<string, number>;
+  closing: boolean;
+  restarting: boolean;
+  records: WeakMap<FastifyRequest, RequestRecord>;
 }
 
 function keyDigest(key: string): Buffer {
@@ -100,6 +147,11 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     limits: { ...defaultLimits, ...options.limits },
     options,
     loadError: undefined,
+    inflight: new Set(),
+    perClient: new Map(),
+    closing: false,
+    restarting: false,
+    records: new WeakMap(),
   };
   const app = Fastify({
     logger: false,
@@ -115,6 +167,11 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
 
   app.addHook("onRequest", async (request, reply) => {
     (request as FastifyRequest & { startedAt: number }).startedAt = performance.now();
+    if (state.closing)
+      return reply
+        .code(503)
+        .header("connection", "close")
+        .send(openAiError(503, "the server is shutting down", "server_error", null, "server_shutting_down"));
     if (cors.length > 0) {
       const origin = request.headers.origin;
       if (origin !== undefined && (cors.includes("*") || cors.includes(origin))) {
@@ -146,18 +203,7 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     }
   });
 
-  app.addHook("onResponse", async (request, reply) => {
-    const route = request.routeOptions.url ?? "unknown";
-    state.metrics.countRequest(route, reply.statusCode);
-    options.onRequestLog?.({
-      time: new Date().toISOString(),
-      method: request.method,
-      url: route,
-      status: reply.statusCode,
-      client: request.ip,
-      durationMs: performance.now() - (request as FastifyRequest & { startedAt: number }).startedAt,
-    });
-  });
+  app.addHook("onResponse", async (request, reply) => finishRequest(state, request, reply.statusCode));
 
   app.setErrorHandler(async (err, _request, reply) => {
     const { status, body, headers } = toHttpError(err);
@@ -181,7 +227,7 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
   app.get("/health", async (_request, reply) => {
     if (engine.state === "ready") return { status: "ok" };
     return reply.code(503).send({
-      status: engine.state === "failed" ? "failed" : "loading",
+      status: state.restarting ? "restarting" : engine.state === "failed" ? "failed" : "loading",
       ...(state.loadError === undefined ? {} : { error: state.loadError }),
     });
   });
@@ -220,6 +266,42 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
   });
 
   return { app, state };
+}
+
+/** Counts a finished request in the metrics and writes the access and audit logs, once. */
+function finishRequest(state: ServerState, request: FastifyRequest, status: number): void {
+  const record = state.records.get(request);
+  if (record?.logged) return;
+  if (record !== undefined) record.logged = true;
+  const route = request.routeOptions.url ?? "unknown";
+  state.metrics.countRequest(route, status);
+  const durationMs = performance.now() - (request as FastifyRequest & { startedAt: number }).startedAt;
+  const time = new Date().toISOString();
+  state.options.onRequestLog?.({
+    time,
+    method: request.method,
+    url: route,
+    status,
+    client: request.ip,
+    durationMs,
+    ...(record?.promptTokens === undefined ? {} : { promptTokens: record.promptTokens }),
+    ...(record?.completionTokens === undefined ? {} : { completionTokens: record.completionTokens }),
+    ...(record?.finishReason === undefined ? {} : { finishReason: record.finishReason }),
+  });
+  if (record !== undefined)
+    state.options.auditLog?.record({
+      time,
+      client: request.ip,
+      route,
+      status,
+      model: record.model,
+      prompt_tokens: record.promptTokens,
+      completion_tokens: record.completionTokens,
+      finish_reason: record.finishReason,
+      latency_ms: Math.round(durationMs * 10) / 10,
+      ...(record.prompt === undefined ? {} : { prompt: record.prompt }),
+      ...(record.answer === undefined ? {} : { answer: record.answer }),
+    });
 }
 
 function requireReady(state: ServerState): void {
@@ -291,9 +373,26 @@ async function handleGeneration(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
+  const record: RequestRecord = {
+    ...(parsed.model === undefined ? {} : { model: parsed.model }),
+    ...(state.options.auditLog === undefined
+      ? {}
+      : { prompt: parsed.kind === "chat" ? parsed.messages : parsed.prompt }),
+  };
+  state.records.set(request, record);
   requireReady(state);
   checkModel(state, parsed.model);
+  record.model = state.engine.info().modelId;
+  // One client may not take every sequence and queue place: a fair share, then 429.
+  const client = request.ip;
+  const active = state.perClient.get(client) ?? 0;
+  if (active >= state.limits.maxConcurrentPerClient)
+    throw new QueueFullError(
+      `this client already has ${active} requests running or queued (the limit is ${state.limits.maxConcurrentPerClient}); try again shortly`,
+    );
+  state.perClient.set(client, active + 1);
   const controller = new AbortController();
+  state.inflight.add(controller);
   const res = reply.raw;
   // A client that goes away aborts its generation and frees its sequence.
   const onClose = () => {
@@ -324,12 +423,14 @@ async function handleGeneration(
     const first = await generation.next();
     if (first.done || first.value.type !== "start")
       throw new ServelabError("ENGINE_FAILED", "the engine did not start");
+    record.promptTokens = first.value.promptTokens;
     const id = `${parsed.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
     const model = state.engine.info().modelId;
     if (parsed.stream) {
       reply.hijack();
-      await streamResponse(state, parsed, generation, res, { id, created, model }, controller.signal);
+      await streamResponse(state, parsed, generation, res, { id, created, model }, controller.signal, record);
+      finishRequest(state, request, res.statusCode);
       return reply;
     }
     let reasoning = "";
@@ -345,6 +446,9 @@ async function handleGeneration(
     if (controller.signal.aborted) throw abortReason(controller.signal);
     if (end === undefined) throw new ServelabError("ENGINE_FAILED", "the generation ended without a result");
     recordEnd(state, end);
+    record.completionTokens = end.completionTokens;
+    record.finishReason = end.finishReason;
+    if (state.options.auditLog !== undefined) record.answer = { reasoning, content };
     return buildFinalResponse(parsed, { id, created, model }, reasoning, content, end);
   } catch (err) {
     if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError)
@@ -353,6 +457,14 @@ async function handleGeneration(
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     res.off("close", onClose);
+    state.inflight.delete(controller);
+    const left = (state.perClient.get(client) ?? 1) - 1;
+    if (left <= 0) state.perClient.delete(client);
+    else state.perClient.set(client, left);
+    if (controller.signal.aborted) {
+      state.metrics.countFinish("abort");
+      record.finishReason ??= "abort";
+    }
   }
 }
 
@@ -432,6 +544,7 @@ async function streamResponse(
   res: ServerResponse,
   ids: ResponseIds,
   signal: AbortSignal,
+  record: RequestRecord,
 ): Promise<void> {
   const chat = parsed.kind === "chat";
   const object = chat ? "chat.completion.chunk" : "text_completion";
@@ -439,6 +552,9 @@ async function streamResponse(
   const usageField = parsed.includeUsage ? { usage: null } : {};
   let promptTokens = 0;
   let completionTokens = 0;
+  let reasoningText = "";
+  let contentText = "";
+  const keepText = state.options.auditLog !== undefined;
   startEventStream(res);
   try {
     if (chat)
@@ -457,6 +573,10 @@ async function streamResponse(
       }
       if (value.type === "delta") {
         completionTokens += value.tokens;
+        if (keepText) {
+          reasoningText += value.reasoning;
+          contentText += value.content;
+        }
         if (value.reasoning.length === 0 && value.content.length === 0 && !parsed.continuousUsage) continue;
         const usage = parsed.continuousUsage
           ? {
@@ -491,6 +611,7 @@ async function streamResponse(
       // end
       if (signal.aborted) break;
       recordEnd(state, value);
+      record.finishReason = value.finishReason;
       const finish = chat
         ? {
             index: 0,
@@ -518,6 +639,8 @@ async function streamResponse(
       writeEvent(res, body);
     }
   } finally {
+    record.completionTokens = completionTokens;
+    if (keepText) record.answer = { reasoning: reasoningText, content: contentText };
     await generation.return?.();
     endEventStream(res);
   }
@@ -558,14 +681,86 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   })();
   ready.catch(() => {});
+  const stopWatching = options.restartFailedEngine === true ? watchEngine(state, ready) : () => undefined;
+  let closing: Promise<CloseResult> | undefined;
+  const shutdown = (closeOptions: CloseOptions = {}): Promise<CloseResult> => {
+    stopWatching();
+    closing ??= drainAndClose(state, app, closeOptions.graceMs ?? options.shutdownGraceMs ?? 10_000);
+    return closing;
+  };
   return {
     url,
     app,
     metrics: state.metrics,
     profile: () => state.profile,
+    inflight: () => state.inflight.size,
     ready,
-    async close() {
-      await app.close();
+    shutdown,
+    async close(closeOptions = {}) {
+      await shutdown(closeOptions);
     },
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function drainAndClose(
+  state: ServerState,
+  app: FastifyInstance,
+  graceMs: number,
+): Promise<CloseResult> {
+  state.closing = true;
+  // No new connections; idle keep-alive ones go now, busy ones once their response ends.
+  if (app.server.listening) app.server.close(() => undefined);
+  app.server.closeIdleConnections();
+  const before = state.inflight.size;
+  const deadline = performance.now() + graceMs;
+  while (state.inflight.size > 0 && performance.now() < deadline) await sleep(20);
+  const aborted = state.inflight.size;
+  for (const controller of state.inflight)
+    controller.abort(new ServelabError("ENGINE_FAILED", "the server is shutting down"));
+  // Aborted generations end within a decode step or two; do not wait for a stuck one forever.
+  const abortDeadline = performance.now() + 2_000;
+  while (state.inflight.size > 0 && performance.now() < abortDeadline) await sleep(10);
+  await app.close();
+  return { drained: before - aborted, aborted };
+}
+
+/** Restarts an engine that failed while serving (one with `restart()`), backing off 1 s to 30 s. */
+function watchEngine(state: ServerState, ready: Promise<void>): () => void {
+  const engine = state.engine as Engine & { restart?: (signal?: AbortSignal) => Promise<void> };
+  if (typeof engine.restart !== "function") return () => undefined;
+  const controller = new AbortController();
+  let backoffMs = 1_000;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    timer = undefined;
+    if (controller.signal.aborted) return;
+    if (engine.state === "failed" && !state.restarting) {
+      state.restarting = true;
+      try {
+        await engine.restart!(controller.signal);
+        state.loadError = undefined;
+        backoffMs = 1_000;
+      } catch (err) {
+        state.loadError = `restart failed: ${errorMessage(err)}`;
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      } finally {
+        state.restarting = false;
+      }
+    }
+    if (!controller.signal.aborted) timer = setTimeout(() => void check(), 200);
+  };
+  // Only once the first load succeeded: a model that never loaded is a configuration error.
+  ready.then(
+    () => {
+      if (!controller.signal.aborted) timer = setTimeout(() => void check(), 200);
+    },
+    () => undefined,
+  );
+  return () => {
+    controller.abort();
+    if (timer !== undefined) clearTimeout(timer);
   };
 }

@@ -13,6 +13,8 @@ export interface ServerLimits {
   /** Most stop strings, and the longest one. */
   maxStops: number;
   maxStopLength: number;
+  /** Most requests one client (IP address) may have generating or queued at once; more get 429. */
+  maxConcurrentPerClient: number;
 }
 
 export const defaultLimits: ServerLimits = {
@@ -20,6 +22,7 @@ export const defaultLimits: ServerLimits = {
   maxMessages: 1_000,
   maxStops: 16,
   maxStopLength: 256,
+  maxConcurrentPerClient: 128,
 };
 
 interface CommonRequest {

@@ -4,7 +4,9 @@ import { Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { formatBytes, formatMs } from "../../core/format.js";
 import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/create-engine.js";
+import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
+import type { ServerLimits } from "../../server/request.js";
 import { parseIntegerOption, parsePositiveIntegerOption } from "../options.js";
 
 interface ServeFlags extends EngineSpecOptions {
@@ -16,8 +18,15 @@ interface ServeFlags extends EngineSpecOptions {
   requestTimeout?: number;
   bodyLimit?: number;
   maxTokensCeiling?: number;
+  maxMessages?: number;
+  maxStops?: number;
+  maxStopLength?: number;
+  maxConcurrentPerClient?: number;
+  shutdownGrace: number;
   cors?: string[];
   accessLog?: boolean;
+  auditLog?: string;
+  auditLogText?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -126,14 +135,49 @@ export function registerServeCommand(program: Command): void {
       "abort requests that take longer (504)",
       parsePositiveIntegerOption("--request-timeout"),
     )
-    .option("--body-limit <bytes>", "largest request body", parsePositiveIntegerOption("--body-limit"))
+    .option(
+      "--body-limit <bytes>",
+      "largest request body (default 4 MiB)",
+      parsePositiveIntegerOption("--body-limit"),
+    )
     .option(
       "--max-tokens-ceiling <n>",
-      "largest max_tokens a request may ask for",
+      "largest max_tokens a request may ask for (default 32768)",
       parsePositiveIntegerOption("--max-tokens-ceiling"),
+    )
+    .option(
+      "--max-messages <n>",
+      "most messages in one chat request (default 1000)",
+      parsePositiveIntegerOption("--max-messages"),
+    )
+    .option(
+      "--max-stops <n>",
+      "most stop strings in one request (default 16)",
+      parseIntegerOption("--max-stops", 0, 1_000_000),
+    )
+    .option(
+      "--max-stop-length <n>",
+      "longest stop string in characters (default 256)",
+      parsePositiveIntegerOption("--max-stop-length"),
+    )
+    .option(
+      "--max-concurrent-per-client <n>",
+      "requests one client address may have running or queued before 429 (default 128)",
+      parsePositiveIntegerOption("--max-concurrent-per-client"),
+    )
+    .option(
+      "--shutdown-grace <ms>",
+      "on SIGTERM/SIGINT, time in-flight requests get to finish before they are aborted",
+      parseIntegerOption("--shutdown-grace", 0, 3_600_000),
+      10_000,
     )
     .option("--cors <origins...>", "allow these browser origins (* for any); CORS is off by default")
     .option("--access-log", "print one line per request (never prompt or answer text)")
+    .option(
+      "--audit-log <file>",
+      "append one JSON line per generation (time, client, model, tokens, latency); API keys redacted",
+    )
+    .option("--audit-log-text", "also record prompt and answer text in the audit log")
     .addHelpText(
       "after",
       `
@@ -154,10 +198,34 @@ Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: applicati
 }
 
 async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
-  const apiKey =
-    flags.apiKeyFile !== undefined ? readFileSync(flags.apiKeyFile, "utf8").trim() : flags.apiKey;
+  let apiKey = flags.apiKey;
+  if (flags.apiKeyFile !== undefined) {
+    try {
+      apiKey = readFileSync(flags.apiKeyFile, "utf8").trim();
+    } catch (err) {
+      throw new InvalidArgumentError(`--api-key-file: cannot read ${flags.apiKeyFile}`, { cause: err });
+    }
+  }
   if (apiKey !== undefined && apiKey.length === 0)
     throw new InvalidArgumentError("--api-key must not be empty");
+  if (flags.auditLogText && flags.auditLog === undefined)
+    throw new InvalidArgumentError("--audit-log-text needs --audit-log <file>");
+  const limits: Partial<ServerLimits> = {
+    ...(flags.maxTokensCeiling === undefined ? {} : { maxTokensCeiling: flags.maxTokensCeiling }),
+    ...(flags.maxMessages === undefined ? {} : { maxMessages: flags.maxMessages }),
+    ...(flags.maxStops === undefined ? {} : { maxStops: flags.maxStops }),
+    ...(flags.maxStopLength === undefined ? {} : { maxStopLength: flags.maxStopLength }),
+    ...(flags.maxConcurrentPerClient === undefined
+      ? {}
+      : { maxConcurrentPerClient: flags.maxConcurrentPerClient }),
+  };
+  const auditLog =
+    flags.auditLog === undefined
+      ? undefined
+      : createFileAuditLog(flags.auditLog, {
+          includeText: flags.auditLogText === true,
+          secrets: [apiKey, flags.upstreamApiKey].filter((k): k is string => k !== undefined),
+        });
   const engine = await createEngineFromSpec(flags, {
     onLog: verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
@@ -175,26 +243,45 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     ...(flags.profile === undefined ? {} : { profile: flags.profile }),
     ...(flags.requestTimeout === undefined ? {} : { requestTimeoutMs: flags.requestTimeout }),
     ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
-    ...(flags.maxTokensCeiling === undefined ? {} : { limits: { maxTokensCeiling: flags.maxTokensCeiling } }),
+    limits,
+    shutdownGraceMs: flags.shutdownGrace,
+    restartFailedEngine: true,
+    ...(auditLog === undefined ? {} : { auditLog }),
     ...(flags.cors === undefined ? {} : { corsOrigins: flags.cors }),
     ...(flags.accessLog
       ? {
           onRequestLog: (e) =>
             process.stderr.write(
-              `${e.time} ${e.client} ${e.method} ${e.url} ${e.status} ${e.durationMs.toFixed(1)}ms\n`,
+              `${e.time} ${e.client} ${e.method} ${e.url} ${e.status} ${e.durationMs.toFixed(1)}ms` +
+                `${e.promptTokens === undefined ? "" : ` prompt=${e.promptTokens}`}` +
+                `${e.completionTokens === undefined ? "" : ` completion=${e.completionTokens}`}\n`,
             ),
         }
       : {}),
   });
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting now\n`);
+      process.exit(1);
+    }
     stopping = true;
-    process.stderr.write(`\n${signal}: stopping ...\n`);
-    void server
-      .close()
-      .then(() => engine.dispose())
-      .then(() => process.exit(0));
+    process.stderr.write(
+      `\n${signal}: stopping; in-flight requests get ${formatMs(flags.shutdownGrace)} (send it again to exit now)\n`,
+    );
+    void (async () => {
+      let code = 0;
+      try {
+        const { drained, aborted } = await server.shutdown();
+        await engine.dispose();
+        await auditLog?.close();
+        process.stderr.write(`stopped: ${drained} requests finished, ${aborted} aborted\n`);
+      } catch (err) {
+        process.stderr.write(`error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
+        code = 1;
+      }
+      process.exit(code);
+    })();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
