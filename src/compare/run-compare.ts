@@ -1,0 +1,649 @@
+/**
+ * `servelab compare`: each configuration in turn, in its own server process — load time, memory at idle
+ * and at peak, TTFT per prompt class, tokens/s, requests per minute at concurrency 4, the largest
+ * concurrency under the latency objective, and answer quality — then agreement with the reference.
+ *
+ * Nothing measured is lost: results.json is rewritten after every phase (a configuration still running
+ * reads as failed, "interrupted during <phase>"), measurements.jsonl gets one line per phase and
+ * requests.jsonl one per request, as they finish. A failing configuration is recorded and the next runs.
+ */
+import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { AbortedError, InvalidArgumentError, errorMessage } from "../core/errors.js";
+import { version } from "../core/version.js";
+import { runBench, type BenchProgress, type RequestRecord, type RunSummary } from "../bench/index.js";
+import { findMaxConcurrency, checkRunAgainstSlo } from "../bench/capacity.js";
+import { parseSlo } from "../bench/options.js";
+import { createClient } from "../client/index.js";
+import { readGgufSummary } from "../models/gguf/read.js";
+import { resolveDefaultModel } from "../models/default-model.js";
+import { JsonLinesWriter } from "../report/json.js";
+import {
+  compareAgreement,
+  createEndpointEmbeddingProvider,
+  createLlamaEmbeddingProvider,
+  generateMathProblems,
+  loadJsonlDataset,
+  runQuality,
+  summarizeSample,
+  type EmbeddingProvider,
+  type QualityItemResult,
+  type QualityGeneration,
+} from "./quality/index.js";
+import { parseSynthModel, type CompareConfiguration, type ComparePlan } from "./config.js";
+import {
+  MemorySampler,
+  processExists,
+  readGpuMemoryUsed,
+  readProcessMemory,
+  startServerProcess,
+  type ServerProcess,
+} from "./server-process.js";
+import {
+  comparisonResultVersion,
+  type ComparisonEnvironment,
+  type ComparisonResult,
+  type ConcurrencyPoint,
+  type ConfigurationResult,
+  type PromptClass,
+  type SampledSummary,
+} from "./types.js";
+import type { EngineKind } from "../engines/engine.js";
+
+export type ComparePhase =
+  "model" | "loading" | "warm-up" | "ttft" | "throughput" | "capacity" | "quality" | "stopping";
+
+export interface CompareEvent {
+  configuration: string;
+  /** 1-based position and count of configurations. */
+  index: number;
+  total: number;
+  phase: ComparePhase;
+  /** A short live detail: "12 s", "short 2/3", "c=4 3/4 14.2 tok/s". */
+  detail?: string;
+}
+
+export interface CompareHooks {
+  /** Phase changes and live progress within a phase. */
+  onProgress?(event: CompareEvent): void;
+  /** A configuration finished (ok or failed). */
+  onConfiguration?(result: ConfigurationResult): void;
+}
+
+export interface RunCompareOptions {
+  plan: ComparePlan;
+  /** Results folder (created). */
+  outDir: string;
+  /** The command line, stored for reproduction. */
+  command: string;
+  /** Keep configurations that finished ("ok") in outDir/results.json and run only the others. */
+  resume?: boolean;
+  signal?: AbortSignal;
+}
+
+const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
+/** Per-token ITL samples kept per configuration for the charts (the summary uses all of them). */
+const maxChartSamples = 4000;
+
+/** The machine, as the report shows it. */
+export function describeComparisonEnvironment(): ComparisonEnvironment {
+  const cpus = os.cpus();
+  const gpus: ComparisonEnvironment["gpus"] = [];
+  try {
+    const r = spawnSync(
+      "nvidia-smi",
+      ["--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+      {
+        encoding: "utf8",
+        timeout: 5000,
+      },
+    );
+    if (r.status === 0 && typeof r.stdout === "string")
+      for (const line of r.stdout.trim().split("\n")) {
+        const [name, memory, driver] = line.split(",").map((s) => s.trim());
+        if (name === undefined || name === "") continue;
+        const gpu: ComparisonEnvironment["gpus"][number] = { name };
+        if (memory !== undefined && Number.isFinite(Number(memory)))
+          gpu.memoryBytes = Number(memory) * 1024 * 1024;
+        if (driver !== undefined) gpu.driver = driver;
+        gpus.push(gpu);
+      }
+  } catch {
+    // no nvidia-smi: no GPU listed
+  }
+  return {
+    servelab: version,
+    node: process.version,
+    os: `${os.type().toLowerCase()} ${os.release()}`,
+    cpu: cpus[0]?.model ?? "unknown",
+    cores: os.availableParallelism(),
+    memoryBytes: os.totalmem(),
+    gpus,
+  };
+}
+
+function engineKindOf(engine: string): EngineKind {
+  if (engine === "vllm") return "vllm";
+  if (engine.startsWith("url:")) return "upstream";
+  return "llama-cpp";
+}
+
+function sampled(values: readonly number[]): SampledSummary | undefined {
+  if (values.length === 0) return undefined;
+  const summary = summarizeSample(values);
+  let samples = [...values];
+  if (samples.length > maxChartSamples) {
+    const step = samples.length / maxChartSamples;
+    samples = Array.from({ length: maxChartSamples }, (_, i) => values[Math.floor(i * step)] as number);
+  }
+  return { summary, samples };
+}
+
+function meanOf(runs: readonly RunSummary[], pick: (run: RunSummary) => number): number | undefined {
+  if (runs.length === 0) return undefined;
+  return runs.reduce((sum, run) => sum + pick(run), 0) / runs.length;
+}
+
+/** Writes JSON atomically (temporary file, then rename), so a reader never sees half a file. */
+function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}
+
+/** Reads a previous results.json for --resume. */
+export function readComparisonResult(path: string): ComparisonResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read ${path}: ${errorMessage(error)}`);
+  }
+  const result = parsed as Partial<ComparisonResult>;
+  if (
+    typeof result !== "object" ||
+    result === null ||
+    !Array.isArray(result.configurations) ||
+    result.version !== comparisonResultVersion
+  )
+    throw new InvalidArgumentError(
+      `${path} is not a servelab compare result (version ${comparisonResultVersion})`,
+    );
+  return result as ComparisonResult;
+}
+
+function readQualityResults(path: string): QualityItemResult[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as QualityItemResult);
+}
+
+/** Runs the whole comparison; resolves with the result also written to outDir/results.json. */
+export async function runCompare(
+  options: RunCompareOptions,
+  hooks: CompareHooks = {},
+): Promise<ComparisonResult> {
+  const { plan, outDir, signal } = options;
+  mkdirSync(outDir, { recursive: true });
+  const resultsPath = join(outDir, "results.json");
+  const previous =
+    options.resume === true && existsSync(resultsPath) ? readComparisonResult(resultsPath) : undefined;
+  const result: ComparisonResult = {
+    version: comparisonResultVersion,
+    createdAt: new Date().toISOString(),
+    environment: describeComparisonEnvironment(),
+    command: options.command,
+    configurations: [],
+    reference: plan.reference,
+  };
+  const measurements = new JsonLinesWriter(join(outDir, "measurements.jsonl"));
+  const requests = new JsonLinesWriter(join(outDir, "requests.jsonl"));
+  const save = (): void => writeJsonAtomic(resultsPath, result);
+  const qualityByName = new Map<string, QualityItemResult[]>();
+  const total = plan.configurations.length;
+
+  try {
+    for (const [i, configuration] of plan.configurations.entries()) {
+      const kept = previous?.configurations.find((c) => c.name === configuration.name && c.status === "ok");
+      if (kept !== undefined) {
+        result.configurations.push(kept);
+        qualityByName.set(kept.name, readQualityResults(join(outDir, `quality-${kept.name}.jsonl`)));
+        hooks.onConfiguration?.(kept);
+        continue;
+      }
+      if (signal?.aborted) break;
+      const entry: ConfigurationResult = {
+        name: configuration.name,
+        engine: engineKindOf(configuration.engine),
+        model: configuration.model,
+        precision: configuration.precision ?? "unknown",
+        synthetic: configuration.model.startsWith("synth:"),
+        status: "failed",
+        error: "interrupted before it started",
+      };
+      result.configurations.push(entry);
+      save();
+      const progress = (phase: ComparePhase, detail?: string): void => {
+        entry.error = `interrupted during ${phase}`;
+        const event: CompareEvent = { configuration: configuration.name, index: i + 1, total, phase };
+        if (detail !== undefined) event.detail = detail;
+        hooks.onProgress?.(event);
+      };
+      const record = (phase: ComparePhase, figures: Record<string, unknown>): void => {
+        measurements.write({
+          time: new Date().toISOString(),
+          configuration: configuration.name,
+          phase,
+          ...figures,
+        });
+        save();
+      };
+      try {
+        const quality = await measureConfiguration({
+          configuration,
+          entry,
+          plan,
+          outDir,
+          signal,
+          progress,
+          record,
+          onRequest: (phase, r) => requests.write({ configuration: configuration.name, phase, ...r }),
+        });
+        qualityByName.set(configuration.name, quality);
+        entry.status = "ok";
+        delete entry.error;
+      } catch (error) {
+        entry.status = "failed";
+        entry.error =
+          error instanceof AbortedError || signal?.aborted === true
+            ? `interrupted during ${entry.error?.replace(/^interrupted during /u, "") ?? "the run"}`
+            : (errorMessage(error).split("\n")[0] ?? "failed");
+      }
+      save();
+      hooks.onConfiguration?.(entry);
+    }
+    await addAgreement(result, plan, qualityByName);
+    save();
+    return result;
+  } finally {
+    measurements.close();
+    requests.close();
+  }
+}
+
+interface MeasureContext {
+  configuration: CompareConfiguration;
+  entry: ConfigurationResult;
+  plan: ComparePlan;
+  outDir: string;
+  signal: AbortSignal | undefined;
+  progress: (phase: ComparePhase, detail?: string) => void;
+  record: (phase: ComparePhase, figures: Record<string, unknown>) => void;
+  onRequest: (phase: ComparePhase, record: RequestRecord) => void;
+}
+
+/** Arguments of `servelab serve` for a configuration (model resolved). */
+export function serveArguments(
+  configuration: CompareConfiguration,
+  model: string,
+  parallel: number,
+): string[] {
+  const args: string[] = [];
+  if (configuration.engine === "vllm") args.push("--engine", "vllm");
+  args.push("--model", model);
+  const options: Record<string, string | number | boolean> = { parallel, ...configuration.options };
+  for (const [key, value] of Object.entries(options)) {
+    if (value === false) continue;
+    args.push(`--${key}`);
+    if (value !== true) args.push(String(value));
+  }
+  return args;
+}
+
+/** Resolves the model of a configuration: synthesizes `synth:` models once, reads a GGUF's precision. */
+async function resolveModel(ctx: MeasureContext): Promise<string> {
+  const { configuration, entry } = ctx;
+  const synth = parseSynthModel(configuration);
+  if (synth !== undefined) {
+    ctx.progress("model", `${synth.preset} ${synth.type}`);
+    const path = await resolveDefaultModel({
+      preset: synth.preset,
+      type: synth.type,
+      onProgress: (message) => ctx.progress("model", message.trim()),
+    });
+    entry.synthetic = true;
+    entry.precision = synth.type;
+    entry.model = `${synth.preset} (synthetic)`;
+    return path;
+  }
+  if (configuration.engine === "embedded" && !configuration.model.startsWith("hf:")) {
+    if (!existsSync(configuration.model))
+      throw new InvalidArgumentError(`model file not found: ${configuration.model}`);
+    const summary = await readGgufSummary(configuration.model);
+    entry.precision = configuration.precision ?? summary.precision;
+    entry.synthetic = summary.name?.includes("(synthetic)") === true;
+  }
+  return configuration.model;
+}
+
+async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemResult[]> {
+  const { configuration, entry, plan, outDir, signal } = ctx;
+  const profile = plan.profile;
+  const model = await resolveModel(ctx);
+  let server: ServerProcess | undefined;
+  let sampler: MemorySampler | undefined;
+  let url: string;
+  const gpuBaseline = readGpuMemoryUsed();
+  const usesGpu = gpuBaseline !== undefined;
+  try {
+    if (configuration.engine.startsWith("url:")) {
+      url = configuration.engine.slice("url:".length).replace(/\/$/u, "");
+    } else {
+      ctx.progress("loading");
+      server = await startServerProcess({
+        serveArgs: serveArguments(configuration, model, profile.parallel),
+        logPath: join(outDir, `serve-${configuration.name}.log`),
+        ...(signal === undefined ? {} : { signal }),
+        onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
+      });
+      url = server.url;
+      sampler = new MemorySampler(server.pid, gpuBaseline);
+      sampler.start();
+    }
+    const client = createClient({ baseURL: url, maxRetries: 0, timeoutMs: 600_000 });
+
+    // Warm-up: the first token of a first request completes the load time.
+    ctx.progress("warm-up");
+    const warmStart = performance.now();
+    let firstTokenAt: number | undefined;
+    for await (const event of client.stream([{ role: "user", content: "Hello" }], {
+      maxTokens: 4,
+      temperature: 0,
+      ...(signal === undefined ? {} : { signal }),
+    })) {
+      if ((event.type === "reasoning" || event.type === "content") && firstTokenAt === undefined)
+        firstTokenAt = performance.now();
+    }
+    firstTokenAt ??= performance.now();
+    entry.load = {};
+    if (server !== undefined) {
+      entry.load.loadTimeMs = server.readyMs;
+      entry.load.firstTokenMs = firstTokenAt - server.spawnedAt;
+    } else {
+      entry.load.firstTokenMs = firstTokenAt - warmStart;
+    }
+    if (server !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const now = sampler?.sample();
+      const idle = usesGpu ? now?.gpu : (now?.rss ?? readProcessMemory(server.pid)?.rss);
+      entry.memory = { kind: usesGpu ? "vram" : "rss" };
+      if (idle !== undefined) entry.memory.idleBytes = idle;
+    }
+    ctx.record("warm-up", { load: entry.load, memory: entry.memory });
+
+    const benchBase = {
+      url,
+      out: false as const,
+      sampleGpu: false,
+      readMetrics: false,
+      runs: profile.runs,
+      ...(signal === undefined ? {} : { signal }),
+    };
+    const benchProgress = (phase: ComparePhase, label: string) => (p: BenchProgress) =>
+      ctx.progress(
+        phase,
+        `${label} ${p.phase === "warmup" ? "warm-up " : ""}${p.done}/${p.total ?? "?"}${p.runs > 1 ? ` run ${p.run}/${p.runs}` : ""} ${p.tokensPerSecond.toFixed(1)} tok/s`,
+      );
+
+    // TTFT per prompt class, one request at a time.
+    const ttft: Partial<Record<PromptClass, SampledSummary>> = {};
+    for (const promptClass of promptClasses) {
+      ctx.progress("ttft", promptClass);
+      const values: number[] = [];
+      await runBench(
+        {
+          ...benchBase,
+          workload: promptClass,
+          concurrency: [1],
+          requests: profile.ttftRequests,
+          maxTokens: profile.ttftMaxTokens,
+        },
+        {
+          onRequest: (r) => {
+            ctx.onRequest("ttft", r);
+            if (!r.warmup && r.ok && r.ttftMs !== null) values.push(r.ttftMs);
+          },
+          onProgress: benchProgress("ttft", promptClass),
+        },
+      );
+      if (signal?.aborted) throw new AbortedError();
+      const summary = sampled(values);
+      if (summary !== undefined) ttft[promptClass] = summary;
+    }
+    entry.latency = { ttftMs: ttft };
+    ctx.record("ttft", { ttftMs: Object.fromEntries(Object.entries(ttft).map(([k, v]) => [k, v.summary])) });
+
+    // Tokens/s and requests per minute over the concurrency levels, exact output lengths.
+    ctx.progress("throughput");
+    const itlValues: number[] = [];
+    const slo = parseSlo(plan.slo);
+    const throughputOptions = {
+      ...benchBase,
+      workload: "synthetic",
+      inputTokens: profile.throughputInputTokens,
+      maxTokens: profile.throughputMaxTokens,
+      ignoreEos: true,
+      keepChunks: true,
+    };
+    const bench = await runBench(
+      { ...throughputOptions, concurrency: profile.concurrency, requests: profile.throughputRequests },
+      {
+        onRequest: (r) => {
+          const { itl, chunkLog: _chunks, ...rest } = r;
+          ctx.onRequest("throughput", rest);
+          if (!r.warmup && r.ok && r.level === "c=1" && itl !== undefined) itlValues.push(...itl);
+        },
+        onProgress: benchProgress("throughput", "c="),
+      },
+    );
+    if (signal?.aborted) throw new AbortedError();
+    const points: ConcurrencyPoint[] = [];
+    const passes = new Map<number, boolean>();
+    for (const level of bench.levels) {
+      if (level.concurrency === null || level.runs.length === 0) continue;
+      const point: ConcurrencyPoint = {
+        concurrency: level.concurrency,
+        outputTokensPerSecond: level.aggregate.outputTokensPerSecond.mean,
+        p95ItlMs: level.aggregate.itlP95.mean,
+        requestsPerMinute: meanOf(level.runs, (run) => run.requestsPerMinute) ?? 0,
+      };
+      points.push(point);
+      const checks = level.runs.map((run) => checkRunAgainstSlo(run, slo, 95).passed);
+      passes.set(level.concurrency, checks.filter(Boolean).length > checks.length / 2);
+    }
+    const itl = sampled(itlValues);
+    if (itl !== undefined) entry.latency.itlMs = itl;
+    entry.throughput = { byConcurrency: points };
+    const one = points.find((p) => p.concurrency === 1);
+    const four = points.find((p) => p.concurrency === 4);
+    if (one !== undefined) entry.throughput.outputTokensPerSecond = one.outputTokensPerSecond;
+    if (four?.requestsPerMinute !== undefined) entry.throughput.requestsPerMinuteAt4 = four.requestsPerMinute;
+    ctx.record("throughput", { throughput: entry.throughput, itlMs: itl?.summary });
+
+    // Max concurrency under the objective: bisection between the levels already measured.
+    ctx.progress("capacity");
+    const sloLabel = `p95 ${plan.slo.replace(/=/gu, " <= ").replace(/,/gu, ", ")}`;
+    const passing = [...passes].filter(([, ok]) => ok).map(([c]) => c);
+    const failing = [...passes].filter(([, ok]) => !ok).map(([c]) => c);
+    const low = passing.length === 0 ? 0 : Math.max(...passing);
+    const high = Math.min(profile.searchMax, ...failing.map((c) => c - 1));
+    let maxConcurrency = low;
+    if (passes.get(1) === true && high > low) {
+      const search = await findMaxConcurrency({
+        min: low,
+        max: high,
+        trials: profile.searchTrials,
+        slo,
+        percentile: 95,
+        isAborted: () => signal?.aborted === true,
+        runTrial: async (c) => {
+          if (c === low) {
+            // Already measured: reuse the level's first run instead of measuring it again.
+            const level = bench.levels.find((l) => l.concurrency === c);
+            const run = level?.runs[0];
+            if (run !== undefined) return run;
+          }
+          const trial = await runBench(
+            {
+              ...throughputOptions,
+              keepChunks: false,
+              concurrency: [c],
+              requests: Math.max(2 * c, profile.throughputRequests),
+              runs: 1,
+            },
+            {
+              onRequest: (r) => ctx.onRequest("capacity", r),
+              onProgress: benchProgress("capacity", `c=${c}`),
+            },
+          );
+          const run = trial.levels[0]?.runs[0];
+          if (run === undefined) throw new AbortedError();
+          return run;
+        },
+      });
+      maxConcurrency = search.maxConcurrency ?? 0;
+    } else if (passes.get(1) !== true) {
+      maxConcurrency = 0;
+    }
+    if (signal?.aborted) throw new AbortedError();
+    entry.maxConcurrencyUnderSlo = { value: maxConcurrency, slo: sloLabel };
+    ctx.record("capacity", { maxConcurrencyUnderSlo: entry.maxConcurrencyUnderSlo });
+
+    // Quality: graded math answers under greedy decoding (so agreement compares like with like).
+    const problems =
+      plan.dataset === undefined
+        ? generateMathProblems({ count: profile.qualityProblems, seed: 1 })
+        : await loadJsonlDataset(plan.dataset);
+    const dataset =
+      plan.dataset === undefined ? `generated (seed 1, ${problems.length} problems)` : plan.dataset;
+    const qualityLog = new JsonLinesWriter(join(outDir, `quality-${configuration.name}.jsonl`));
+    let done = 0;
+    ctx.progress("quality", `0/${problems.length}`);
+    let quality;
+    try {
+      quality = await runQuality({
+        problems,
+        concurrency: profile.qualityConcurrency,
+        synthetic: entry.synthetic,
+        dataset,
+        ...(signal === undefined ? {} : { signal }),
+        onResult: (item) => {
+          qualityLog.write(item);
+          done++;
+          ctx.progress("quality", `${done}/${problems.length}`);
+        },
+        generate: async (messages, _problem, abort): Promise<QualityGeneration> => {
+          const reply = await client.chat(messages, {
+            temperature: 0,
+            maxTokens: profile.qualityMaxTokens,
+            ...(abort === undefined ? {} : { signal: abort }),
+          });
+          return {
+            text:
+              reply.reasoning === ""
+                ? reply.content
+                : `<think>\n${reply.reasoning}\n</think>\n\n${reply.content}`,
+            reasoning: reply.reasoning,
+            content: reply.content,
+            completionTokens: reply.usage?.completionTokens ?? 0,
+            finishReason: reply.finishReason,
+          };
+        },
+      });
+    } finally {
+      qualityLog.close();
+    }
+    entry.quality = quality.summary;
+    ctx.record("quality", { quality: quality.summary });
+
+    if (server !== undefined && entry.memory !== undefined) {
+      sampler?.sample();
+      const peak = usesGpu
+        ? sampler?.peakGpu
+        : Math.max(sampler?.peakRss ?? 0, readProcessMemory(server.pid)?.hwm ?? 0);
+      if (peak !== undefined && peak > 0) entry.memory.peakBytes = peak;
+    }
+    return quality.results;
+  } finally {
+    sampler?.stop();
+    if (server !== undefined) {
+      ctx.progress("stopping");
+      await server.stop();
+      await waitReleased(server.pid, gpuBaseline);
+      ctx.record("stopping", { released: true, memory: entry.memory });
+    }
+  }
+}
+
+/** Waits until the process is gone and GPU memory is back near its baseline (another process may hold some). */
+async function waitReleased(pid: number, gpuBaseline: number | undefined): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  for (;;) {
+    const gone = !processExists(pid);
+    const used = gpuBaseline === undefined ? undefined : readGpuMemoryUsed();
+    const gpuFree =
+      used === undefined || gpuBaseline === undefined || used <= gpuBaseline + 256 * 1024 * 1024;
+    if (gone && gpuFree) return;
+    if (performance.now() > deadline)
+      throw new Error(
+        gone
+          ? `GPU memory was not released 30 s after the server stopped (${Math.round(((used ?? 0) - (gpuBaseline ?? 0)) / 1048576)} MiB still in use)`
+          : `the server process ${pid} did not exit`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Agreement of each successful configuration with the reference, on the same problems. */
+async function addAgreement(
+  result: ComparisonResult,
+  plan: ComparePlan,
+  qualityByName: Map<string, QualityItemResult[]>,
+): Promise<void> {
+  const reference = result.configurations.find((c) => c.name === plan.reference && c.status === "ok");
+  const referenceResults = qualityByName.get(plan.reference);
+  if (reference === undefined || referenceResults === undefined || referenceResults.length === 0) return;
+  let embeddings: EmbeddingProvider | undefined;
+  let dispose: (() => Promise<void>) | undefined;
+  if (plan.embeddings !== undefined) {
+    if (/^https?:\/\//u.test(plan.embeddings)) {
+      embeddings = createEndpointEmbeddingProvider({ baseUrl: plan.embeddings, model: "default" });
+    } else {
+      const provider = await createLlamaEmbeddingProvider({
+        modelPath: plan.embeddings,
+        threads: os.availableParallelism(),
+      });
+      embeddings = provider;
+      dispose = () => provider.dispose();
+    }
+  }
+  try {
+    for (const configuration of result.configurations) {
+      if (configuration === reference || configuration.status !== "ok" || configuration.quality === undefined)
+        continue;
+      const candidate = qualityByName.get(configuration.name);
+      if (candidate === undefined || candidate.length === 0) continue;
+      configuration.quality.agreement = await compareAgreement(referenceResults, candidate, {
+        reference: reference.name,
+        synthetic: configuration.synthetic || reference.synthetic,
+        ...(embeddings === undefined ? {} : { embeddings }),
+      });
+    }
+  } finally {
+    await dispose?.();
+  }
+}
