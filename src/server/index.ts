@@ -399,6 +399,8 @@ async function handleGeneration(
     if (!res.writableFinished) controller.abort(new Error("client disconnected"));
   };
   res.on("close", onClose);
+  // It may have gone before this handler ran (the body was read, then the socket closed).
+  if (res.destroyed || request.raw.destroyed) onClose();
   let timer: NodeJS.Timeout | undefined;
   if (state.options.requestTimeoutMs !== undefined)
     timer = setTimeout(

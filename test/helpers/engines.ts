@@ -1,0 +1,85 @@
+/**
+ * Engine decorators for the reliability tests. They wrap a real engine (llama.cpp on a tiny model):
+ * `throttleEngine` makes a generation hold its sequence for a known time whatever the machine's speed;
+ * `faultyEngine` injects the failures a native engine can have (an error mid-generation, a dead
+ * engine), so the server's handling of them runs against the real slot pool.
+ */
+import { EngineError } from "../../src/core/errors.js";
+import type { Engine, EngineState, GenerateEvent, GenerateRequest } from "../../src/engines/engine.js";
+
+function forward(
+  engine: Engine,
+  generate: (request: GenerateRequest) => AsyncIterable<GenerateEvent>,
+  state: () => EngineState,
+): Engine {
+  return {
+    get state() {
+      return state();
+    },
+    info: () => engine.info(),
+    stats: () => engine.stats(),
+    load: (signal) => engine.load(signal),
+    countTokens: (text) => engine.countTokens(text),
+    ...(engine.renderChat === undefined ? {} : { renderChat: (m) => engine.renderChat!(m) }),
+    generate,
+    dispose: () => engine.dispose(),
+    [Symbol.asyncDispose]: () => engine.dispose(),
+  };
+}
+
+/** Waits `delayMs` after each text event: the engine's sequence stays busy meanwhile. */
+export function throttleEngine(engine: Engine, delayMs: number): Engine {
+  return forward(
+    engine,
+    (request) => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const event of engine.generate(request)) {
+          yield event;
+          if (event.type === "text") await new Promise((r) => setTimeout(r, delayMs));
+        }
+      },
+    }),
+    () => engine.state,
+  );
+}
+
+export interface FaultyEngine extends Engine {
+  /** The next generations throw `error` after `afterEvents` events (a native error mid-decode). */
+  failNext(error: Error, afterEvents: number, count?: number): void;
+  /** From now on the engine reports `failed` and every generation throws at once (it died). */
+  kill(message: string): void;
+  /** Back to the wrapped engine's state. */
+  revive(): void;
+}
+
+export function faultyEngine(engine: Engine): FaultyEngine {
+  let failure: { error: Error; afterEvents: number; count: number } | undefined;
+  let dead: string | undefined;
+  const base = forward(
+    engine,
+    (request) => ({
+      async *[Symbol.asyncIterator]() {
+        if (dead !== undefined) throw new EngineError(dead);
+        const planned = failure;
+        if (planned !== undefined && --planned.count <= 0) failure = undefined;
+        let seen = 0;
+        for await (const event of engine.generate(request)) {
+          if (planned !== undefined && seen++ >= planned.afterEvents) throw planned.error;
+          yield event;
+        }
+      },
+    }),
+    () => (dead !== undefined ? "failed" : engine.state),
+  );
+  return Object.assign(base, {
+    failNext(error: Error, afterEvents: number, count = 1) {
+      failure = { error, afterEvents, count };
+    },
+    kill(message: string) {
+      dead = message;
+    },
+    revive() {
+      dead = undefined;
+    },
+  });
+}
