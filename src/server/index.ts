@@ -4,6 +4,7 @@
  */
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { QueueFullError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
@@ -130,6 +131,24 @@ interface ServerState {
   records: WeakMap<FastifyRequest, RequestRecord>;
 }
 
+/** Bytes that are not HTTP at all (a body after a GET, a header too large): answered in the same
+ * OpenAI shape, then the connection closes, as Node's own handler does. */
+function answerMalformedHttp(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason] =
+    err.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
+  const body = JSON.stringify(
+    openAiError(status, `malformed HTTP request (${err.code ?? "parse error"})`, "invalid_request_error"),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 function keyDigest(key: string): Buffer {
   return createHash("sha256").update(key).digest();
 }
@@ -160,6 +179,12 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     requestTimeout: 0,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Errors Fastify raises before routing (a URL with bad percent-encoding) get the same body.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body, headers } = toHttpError(error);
+      void (reply as FastifyReply).code(status).headers(headers).send(body);
+    },
+    clientErrorHandler: answerMalformedHttp,
   });
 
   const expected = options.apiKey === undefined ? undefined : keyDigest(options.apiKey);

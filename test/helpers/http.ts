@@ -16,7 +16,9 @@ export function rawRequest(
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       url,
-      { method: options.method ?? "POST", headers: options.headers ?? {}, agent: options.agent },
+      // A fresh connection unless told otherwise: a keep-alive socket the server closed after an
+      // error (413 closes it) must not be reused by the next case.
+      { method: options.method ?? "POST", headers: options.headers ?? {}, agent: options.agent ?? false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
