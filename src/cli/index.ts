@@ -43,5 +43,6 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// Let streams flush; commands that keep servers running never return here.
-process.exitCode = code;
+// Let streams flush; commands that keep servers running never return here. A command that succeeded may
+// still have set an exit code of its own (bench interrupted: 130; compare with a failed configuration: 1).
+if (code !== 0 || process.exitCode === undefined) process.exitCode = code;

@@ -153,6 +153,16 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(tmp, path);
 }
 
+/** Reads the plan of an earlier run (plan.json in its folder), for `--resume DIR`. */
+export function readComparePlan(outDir: string): ComparePlan {
+  const path = join(outDir, "plan.json");
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as ComparePlan;
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot resume from ${outDir}: ${errorMessage(error)}`);
+  }
+}
+
 /** Reads a previous results.json for --resume. */
 export function readComparisonResult(path: string): ComparisonResult {
   let parsed: unknown;
@@ -203,6 +213,8 @@ export async function runCompare(
   const measurements = new JsonLinesWriter(join(outDir, "measurements.jsonl"));
   const requests = new JsonLinesWriter(join(outDir, "requests.jsonl"));
   const save = (): void => writeJsonAtomic(resultsPath, result);
+  // The plan, so that `--resume DIR` alone knows what to run.
+  writeJsonAtomic(join(outDir, "plan.json"), plan);
   const qualityByName = new Map<string, QualityItemResult[]>();
   const total = plan.configurations.length;
 
@@ -308,8 +320,8 @@ export function serveArguments(
 async function resolveModel(ctx: MeasureContext): Promise<string> {
   const { configuration, entry } = ctx;
   const synth = parseSynthModel(configuration);
+  ctx.progress("model", synth === undefined ? configuration.model : `${synth.preset} ${synth.type}`);
   if (synth !== undefined) {
-    ctx.progress("model", `${synth.preset} ${synth.type}`);
     const path = await resolveDefaultModel({
       preset: synth.preset,
       type: synth.type,

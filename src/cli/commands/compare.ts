@@ -21,7 +21,7 @@ import {
   type ComparePreset,
   type CompareProfileName,
 } from "../../compare/config.js";
-import { runCompare, type CompareEvent } from "../../compare/run-compare.js";
+import { readComparePlan, runCompare, type CompareEvent } from "../../compare/run-compare.js";
 import { renderComparison } from "../../compare/report.js";
 import { parseSlo } from "../../bench/options.js";
 import { createStyles } from "../ui/ansi.js";
@@ -86,6 +86,9 @@ export async function buildComparePlan(
   flags: CompareFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ComparePlan> {
+  // --resume DIR alone goes on with the plan stored there.
+  if (flags.resume !== undefined && flags.config === undefined && flags.model === undefined)
+    return readComparePlan(resolve(flags.resume));
   const file = flags.config === undefined ? undefined : await loadCompareFile(flags.config);
   const precisions =
     flags.precision === undefined
@@ -260,8 +263,8 @@ export function addCompareOptions(command: Command): Command {
     .addOption(
       new Option(
         "--profile <name>",
-        "quick (minutes on a laptop) or full (5 runs, 40 problems, long answers)",
-      ).choices(["quick", "full"]),
+        "smoke (seconds: checks a setup), quick (minutes on a laptop; default) or full (5 runs, 40 problems, long answers)",
+      ).choices(["smoke", "quick", "full"]),
     )
     .option("--reference <name>", "configuration the others are compared against (default: the first)")
     .option("--slo <objective>", "latency objective of the max-concurrency search (default itl=50ms)")

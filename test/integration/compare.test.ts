@@ -1,0 +1,201 @@
+/**
+ * `servelab compare` end to end, as a user runs it: the CLI in a child process, each configuration's
+ * `servelab serve` in its own process on a scripted synthetic model (real llama.cpp), a dataset whose
+ * answers are known, a configuration that fails. Accuracy and agreement are checked against the values
+ * the scripts make certain; the HTML report is opened in Chromium.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ComparisonResult } from "../../src/compare/types.js";
+import { reportChartIds } from "../../src/report/html.js";
+import { tinyModel } from "../helpers/models.js";
+import { launchReportBrowser } from "../helpers/report-browser.js";
+
+const cli = new URL("../../dist/cli/index.js", import.meta.url).pathname;
+const right = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{16}.";
+const wrong = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{15}.";
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], timeoutMs = 240_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`servelab ${args.join(" ")} did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("servelab compare on scripted models", () => {
+  let dir: string;
+  let run: Run;
+  let result: ComparisonResult;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "servelab-compare-"));
+    const [rightModel, wrongModel] = [await tinyModel({ script: right }), await tinyModel({ script: wrong })];
+    const dataset = join(dir, "sixteen.jsonl");
+    await writeFile(
+      dataset,
+      [
+        { question: "What is 4 * 4?", answer: "#### 16" },
+        { question: "What is 2 * 8?", answer: "#### 16" },
+        { question: "What is 20 - 4?", answer: "#### 16" },
+      ]
+        .map((line) => JSON.stringify(line))
+        .join("\n"),
+    );
+    const config = join(dir, "compare.yaml");
+    await writeFile(
+      config,
+      [
+        "reference: right",
+        "profile: smoke",
+        "configurations:",
+        `  - { name: right, engine: embedded, model: "${rightModel}" }`,
+        `  - { name: wrong, engine: embedded, model: "${wrongModel}" }`,
+        `  - { name: missing, engine: embedded, model: "${join(dir, "no-such-model.gguf")}" }`,
+        `  - { name: right-again, engine: embedded, model: "${rightModel}", options: { parallel: 2 } }`,
+      ].join("\n"),
+    );
+    run = await runCli(["compare", "--config", config, "--dataset", dataset, "--out", join(dir, "out")]);
+    result = JSON.parse(readFileSync(join(dir, "out", "results.json"), "utf8")) as ComparisonResult;
+  }, 300_000);
+
+  afterAll(async () => {
+    if (dir !== undefined && process.env.KEEP_COMPARE_TEST === undefined)
+      await rm(dir, { recursive: true, force: true });
+  });
+
+  it("measures every configuration that can run and reports the one that cannot", () => {
+    expect(run.code, run.stderr).toBe(1); // one configuration failed
+    expect(result.configurations.map((c) => [c.name, c.status])).toEqual([
+      ["right", "ok"],
+      ["wrong", "ok"],
+      ["missing", "failed"],
+      ["right-again", "ok"],
+    ]);
+    expect(result.configurations[2]?.error).toMatch(/model file not found: .*no-such-model\.gguf/u);
+    expect(run.stderr).toMatch(/error: missing: model file not found/u);
+    for (const c of result.configurations.filter((x) => x.status === "ok")) {
+      expect(c.precision).toBe("f16");
+      expect(c.synthetic).toBe(true);
+      expect(c.load?.loadTimeMs).toBeGreaterThan(0);
+      expect(c.load?.firstTokenMs).toBeGreaterThan(c.load?.loadTimeMs ?? Infinity);
+      expect(c.memory?.kind).toBe("rss");
+      expect(c.memory?.peakBytes).toBeGreaterThanOrEqual(c.memory?.idleBytes ?? Infinity);
+      expect(c.memory?.idleBytes).toBeGreaterThan(10 * 1024 * 1024);
+      for (const cls of ["short", "medium", "long"] as const)
+        expect(c.latency?.ttftMs?.[cls]?.summary.n).toBe(1);
+      expect(c.throughput?.outputTokensPerSecond).toBeGreaterThan(0);
+      expect(c.throughput?.requestsPerMinuteAt4).toBeGreaterThan(0);
+      expect(c.throughput?.byConcurrency?.map((p) => p.concurrency)).toEqual([1, 4]);
+      expect(c.latency?.itlMs?.summary.n).toBeGreaterThan(0);
+      expect(c.maxConcurrencyUnderSlo?.slo).toBe("p95 itl <= 50ms");
+      expect(c.maxConcurrencyUnderSlo?.value).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it("grades the known answers and compares them with the reference", () => {
+    const [rightResult, wrongResult, , again] = result.configurations;
+    expect(rightResult?.quality?.n).toBe(3);
+    expect(rightResult?.quality?.accuracy.value).toBe(1);
+    expect(wrongResult?.quality?.accuracy.value).toBe(0);
+    expect(again?.quality?.accuracy.value).toBe(1);
+    expect(rightResult?.quality?.agreement).toBeUndefined(); // the reference itself
+    expect(wrongResult?.quality?.agreement?.sameAnswerRate).toBe(0);
+    expect(wrongResult?.quality?.agreement?.identicalRate).toBe(0);
+    expect(again?.quality?.agreement?.sameAnswerRate).toBe(1);
+    expect(again?.quality?.agreement?.identicalRate).toBe(1);
+    expect(again?.quality?.agreement?.chrf).toBeCloseTo(100, 5);
+    expect(wrongResult?.quality?.agreement?.chrf).toBeLessThan(100);
+    // synthetic weights: the numbers are there but marked
+    expect(wrongResult?.quality?.note).toMatch(/not meaningful/u);
+  });
+
+  it("prints the table and writes JSON, Markdown, HTML and the measurements as they were taken", () => {
+    expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again/u);
+    expect(run.stdout).toMatch(/Accuracy ↑\s+100% †\s+0% †/u);
+    expect(run.stdout).toContain("† weights are synthetic");
+    const out = join(dir, "out");
+    for (const file of ["results.json", "report.md", "report.html", "measurements.jsonl", "requests.jsonl"])
+      expect(existsSync(join(out, file)), file).toBe(true);
+    const markdown = readFileSync(join(out, "report.md"), "utf8");
+    expect(markdown).toMatch(/\| Metric \| right \| wrong \| missing \| right-again \|/u);
+    expect(markdown).toContain("failed: model file not found");
+    const phases = readFileSync(join(out, "measurements.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { configuration: string; phase: string })
+      .filter((m) => m.configuration === "right")
+      .map((m) => m.phase);
+    expect(phases).toEqual(["warm-up", "ttft", "throughput", "capacity", "quality", "stopping"]);
+    const qualityLines = readFileSync(join(out, "quality-wrong.jsonl"), "utf8").trim().split("\n");
+    expect(qualityLines.map((line) => (JSON.parse(line) as { extracted: string }).extracted)).toEqual([
+      "15",
+      "15",
+      "15",
+    ]);
+    expect(readFileSync(join(out, "serve-right.log"), "utf8")).toMatch(
+      /listening on http:\/\/127\.0\.0\.1:\d+/u,
+    );
+  });
+
+  it("re-renders the results with servelab report, and the HTML draws every chart in Chromium", async () => {
+    const out = join(dir, "out");
+    const markdown = await runCli(["report", join(out, "results.json"), "--format", "markdown"]);
+    expect(markdown.code).toBe(0);
+    expect(markdown.stdout).toBe(readFileSync(join(out, "report.md"), "utf8"));
+    const bad = await runCli(["report", join(dir, "sixteen.jsonl")]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/cannot read|not a servelab compare result/u);
+
+    const browser = await launchReportBrowser();
+    try {
+      const page = await browser.openReport(readFileSync(join(out, "report.html"), "utf8"), "compare-e2e");
+      expect(page.consoleErrors).toEqual([]);
+      expect(page.requests).toEqual([]);
+      for (const id of reportChartIds) {
+        expect(page.charts[id]?.marks, `chart ${id}: ${JSON.stringify(page.charts)}`).toBeGreaterThan(0);
+        expect(page.charts[id]?.drawn, `chart ${id} has marks of zero size`).toBe(page.charts[id]?.marks);
+      }
+      expect(page.text).toContain("model file not found");
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("resumes: finished configurations are kept, the failed one runs again", async () => {
+    const out = join(dir, "out");
+    const before = readFileSync(join(out, "results.json"), "utf8");
+    const again = await runCli(["compare", "--resume", out]);
+    expect(again.code).toBe(1);
+    const resumed = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as ComparisonResult;
+    const previous = JSON.parse(before) as ComparisonResult;
+    expect(resumed.configurations[0]).toEqual(previous.configurations[0]);
+    expect(resumed.configurations[3]?.load).toEqual(previous.configurations[3]?.load);
+    expect(resumed.configurations[2]?.status).toBe("failed");
+    expect(again.stderr).not.toMatch(/\[1\/4 right\] loading/u);
+    expect(again.stderr).toMatch(/\[3\/4 missing\]/u);
+  });
+});
