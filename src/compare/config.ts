@@ -163,9 +163,8 @@ export function presetConfigurations(
 export function modelConfigurations(models: readonly string[]): CompareConfiguration[] {
   const names = new Set<string>();
   return models.map((model) => {
-    const stem = model.startsWith("hf:")
-      ? (model.slice(3).split("/").pop() ?? model)
-      : basename(model, extname(model));
+    const file = model.startsWith("hf:") ? (model.slice(3).split("/").pop() ?? model) : basename(model);
+    const stem = basename(file, extname(file));
     let name = stem.toLowerCase();
     for (let i = 2; names.has(name); i++) name = `${stem.toLowerCase()}-${i}`;
     names.add(name);
