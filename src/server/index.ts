@@ -478,7 +478,7 @@ async function handleGeneration(
     if (state.options.auditLog !== undefined) record.answer = { reasoning, content };
     return buildFinalResponse(parsed, { id, created, model }, reasoning, content, end);
   } catch (err) {
-    if (controller.signal.aborted && controller.signal.reason instanceof TimeoutError)
+    if (controller.signal.aborted && controller.signal.reason instanceof ServelabError)
       throw controller.signal.reason;
     throw err;
   } finally {
@@ -655,13 +655,14 @@ async function streamResponse(
       });
       if (parsed.includeUsage) writeEvent(res, { ...base, choices: [], usage: usageOf(value) });
     }
-    if (signal.aborted && signal.reason instanceof TimeoutError) {
+    // Aborted by the server (deadline, shutdown), not by a client that left: say why.
+    if (signal.aborted && signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.reason);
       writeEvent(res, body);
     }
   } catch (err) {
     // An error in the middle of a stream becomes a final event; the stream still closes below.
-    if (!signal.aborted || signal.reason instanceof TimeoutError) {
+    if (!signal.aborted || signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.aborted ? signal.reason : err);
       writeEvent(res, body);
     }

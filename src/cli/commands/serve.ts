@@ -54,7 +54,7 @@ export function registerServeCommand(program: Command): void {
     .option(
       "--api-key <key>",
       "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)",
-      process.env.SERVELAB_API_KEY,
+      process.env.SERVELAB_API_KEY || undefined,
     )
     .option("--api-key-file <file>", "read the API key from a file")
     .option(
