@@ -218,9 +218,12 @@ export function parseSlo(value: string | Slo): Slo {
   const slo: Slo = {};
   const keyMap = { ttft: "ttftMs", ttfo: "ttfoMs", tpot: "tpotMs", itl: "itlMs", e2e: "e2eMs" } as const;
   for (const part of value.split(",")) {
-    const [key, bound] = part.split("=").map((s) => s.trim());
-    const field = keyMap[key as keyof typeof keyMap] as keyof Slo | undefined;
-    if (field === undefined || bound === undefined || bound === "")
+    const pieces = part.split("=").map((s) => s.trim());
+    const [key, bound] = pieces;
+    const field = Object.hasOwn(keyMap, key ?? "")
+      ? (keyMap[key as keyof typeof keyMap] as keyof Slo)
+      : undefined;
+    if (field === undefined || pieces.length !== 2 || bound === undefined || bound === "")
       throw bad("slo", "a list like ttft=200ms,itl=50ms,e2e=5s (keys ttft, ttfo, tpot, itl, e2e)", part);
     slo[field] = parseDuration("slo", bound, "ms");
   }
@@ -275,8 +278,31 @@ export function resolveBenchOptions(
     );
   const arrival = options.arrival ?? "poisson";
   if (arrival !== "poisson" && arrival !== "constant") throw bad("arrival", "poisson or constant", arrival);
-  const burstiness = options.burstiness === undefined ? 1 : Number(options.burstiness);
-  if (!(burstiness > 0)) throw bad("burstiness", "a positive number (1 = Poisson)", options.burstiness);
+  const burstiness =
+    options.burstiness === undefined
+      ? 1
+      : typeof options.burstiness === "number"
+        ? options.burstiness
+        : options.burstiness.trim() === ""
+          ? NaN
+          : Number(options.burstiness);
+  if (!(burstiness > 0) || !Number.isFinite(burstiness))
+    throw bad("burstiness", "a positive number (1 = Poisson)", options.burstiness);
+  // Open-loop flags without --rate would be ignored silently: say so instead.
+  for (const [flag, value] of [
+    ["arrival", options.arrival],
+    ["burstiness", options.burstiness],
+    ["max-concurrency", options.maxConcurrency],
+  ] as const)
+    if (value !== undefined && !rateGiven)
+      throw new InvalidArgumentError(`--${flag} applies to open-loop load only; add --rate, e.g. --rate 10`, {
+        param: flag,
+      });
+  if (arrival === "constant" && burstiness !== 1)
+    throw new InvalidArgumentError(
+      "--burstiness shapes Poisson (gamma) arrivals; constant arrivals have none (drop --burstiness or use --arrival poisson)",
+      { param: "burstiness" },
+    );
   const maxConcurrency =
     options.maxConcurrency === undefined
       ? undefined
@@ -286,7 +312,7 @@ export function resolveBenchOptions(
     ? parsePositiveNumberList("rate", options.rate as string | number | readonly number[]).map((rate) => ({
         mode: "rate" as const,
         rate,
-        arrival: arrival === "constant" && burstiness === 1 ? "constant" : arrival,
+        arrival,
         burstiness,
         maxConcurrency,
       }))
@@ -309,14 +335,17 @@ export function resolveBenchOptions(
     throw new InvalidArgumentError("--find-max-concurrency needs --slo, e.g. --slo itl=50ms", {
       param: "slo",
     });
-  const range = (options.searchRange ?? "1:256").split(":");
-  const searchMin = parseIntFlag("search-range", range[0] ?? "", 1);
-  const searchMax = parseIntFlag("search-range", range[1] ?? "", 1);
-  if (range.length !== 2 || searchMin > searchMax)
-    throw bad("search-range", "MIN:MAX with 1 <= MIN <= MAX", options.searchRange);
+  const range = (options.searchRange ?? "1:256").split(":").map((s) => s.trim());
+  const searchMin = /^\d+$/u.test(range[0] ?? "") ? Number(range[0]) : NaN;
+  const searchMax = /^\d+$/u.test(range[1] ?? "") ? Number(range[1]) : NaN;
+  if (range.length !== 2 || !(searchMin >= 1) || !(searchMax >= searchMin))
+    throw bad("search-range", "MIN:MAX with 1 <= MIN <= MAX, such as 1:256", options.searchRange);
   const sloPercentile = options.sloPercentile === undefined ? 95 : Number(options.sloPercentile);
   if (sloPercentile !== 50 && sloPercentile !== 90 && sloPercentile !== 95 && sloPercentile !== 99)
     throw bad("slo-percentile", "one of 50, 90, 95, 99", options.sloPercentile);
+
+  if (typeof options.tokenizer === "string" && !existsSync(options.tokenizer))
+    throw bad("tokenizer", "an existing GGUF file of the served model", options.tokenizer);
 
   const resolved: ResolvedBenchOptions = {
     url,

@@ -118,6 +118,12 @@ function skipSpace(buf: Buffer, i: number, end: number): number {
   return i;
 }
 
+const nullLiteral = Buffer.from("null");
+
+function isNull(buf: Buffer, at: number, end: number): boolean {
+  return at + nullLiteral.length <= end && startsWith(buf, at, nullLiteral);
+}
+
 /** Whether the value after a key is a non-empty JSON string. */
 function hasNonEmptyString(buf: Buffer, key: Buffer, start: number, end: number): boolean {
   let i = findKey(buf, key, start, end);
@@ -165,7 +171,9 @@ export function scanChunk(buf: Buffer, start: number, end: number, out: ChunkFac
   out.promptTokens = -1;
   out.finishReason = undefined;
   if (out.done) return out;
-  if (findKey(buf, keys.error, start, end) !== -1) {
+  // `"error":null` (some servers send it on every chunk) is no error.
+  const errorAt = findKey(buf, keys.error, start, end);
+  if (errorAt !== -1 && !isNull(buf, skipSpace(buf, errorAt, end), end)) {
     out.error = true;
     return out;
   }
