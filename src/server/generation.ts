@@ -2,7 +2,7 @@
  * One generation as the API sees it: the engine's token stream, split into reasoning and answer by
  * the model profile, stopped by the repetition guard, with the timings the metrics need.
  */
-import { EngineError } from "../core/errors.js";
+import { EngineError, ServelabError, errorMessage } from "../core/errors.js";
 import type { Engine, FinishReason, GenerateRequest } from "../engines/engine.js";
 import type { ReasoningParser } from "../models/reasoning-parser.js";
 import type { RepetitionGuard } from "../models/repetition-guard.js";
@@ -40,6 +40,21 @@ export async function* runGeneration(
   engine: Engine,
   request: GenerateRequest,
   options: GenerationOptions = {},
+): AsyncGenerator<GenerationItem, void, undefined> {
+  try {
+    yield* generate(engine, request, options);
+  } catch (err) {
+    // A native error (a failed assert, an allocation that failed) is the engine's failure, said so
+    // clearly (503), not an internal error of the server; ServelabErrors keep their own meaning.
+    if (err instanceof ServelabError) throw err;
+    throw new EngineError(`the engine failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function* generate(
+  engine: Engine,
+  request: GenerateRequest,
+  options: GenerationOptions,
 ): AsyncGenerator<GenerationItem, void, undefined> {
   const started = performance.now();
   const { parser, guard } = options;
