@@ -123,9 +123,12 @@ const words = (
   "guy moment air teacher force education river mountain garden window music paper table stone light summer winter"
 ).split(" ");
 
+const fillers = ["a", "I", "x", "1", "."];
+
 /**
  * Make a prompt of exactly `tokens` tokens by the tokenizer: grow a word sequence until the count reaches the
- * target, then trim by characters until it matches. Without a tokenizer, one word per token (approximate).
+ * target, drop words until it is not above it, then add words (or one-token fillers) until it matches; `tokens` is the
+ * count the result really has. Without a tokenizer, one word per token (approximate).
  */
 export async function synthesizePrompt(
   tokens: number,
@@ -147,21 +150,27 @@ export async function synthesizePrompt(
     text = parts.join(" ");
     count = await tokenizer.countTokens(text);
   }
-  for (let guard = 0; guard < 10_000 && count > tokens && parts.length > 1; guard++) {
+  // Down to the empty prompt if need be: a single word may already be longer than a tiny target.
+  while (count > tokens && parts.length > 0) {
     parts.pop();
     text = parts.join(" ");
-    count = await tokenizer.countTokens(text);
+    count = text === "" ? 0 : await tokenizer.countTokens(text);
   }
   for (let guard = 0; guard < 10_000 && count < tokens; guard++) {
     parts.push(pick());
     text = parts.join(" ");
     count = await tokenizer.countTokens(text);
-    if (count > tokens) {
-      parts.pop();
-      parts.push("a");
+    // One word too many tokens: try short fillers, which are one token in any vocabulary worth the name.
+    for (let f = 0; f < fillers.length && count > tokens; f++) {
+      parts[parts.length - 1] = fillers[f] as string;
       text = parts.join(" ");
       count = await tokenizer.countTokens(text);
-      if (count > tokens) break;
+    }
+    if (count > tokens) {
+      parts.pop();
+      text = parts.join(" ");
+      count = text === "" ? 0 : await tokenizer.countTokens(text);
+      break;
     }
   }
   return { text, tokens: count };
@@ -220,8 +229,13 @@ export function loadWorkloadFile(path: string): Workload {
         param: "workload",
       });
     }
-    for (const entry of data as unknown[]) {
-      const item = parseEntry(entry);
+    if (!Array.isArray(data))
+      throw new InvalidArgumentError(
+        `--workload: "${path}" must be JSON Lines or a ShareGPT JSON array of {"conversations": [...]}`,
+        { param: "workload" },
+      );
+    for (const [i, entry] of (data as unknown[]).entries()) {
+      const item = parseEntry(entry, `${path} entry ${i + 1}`);
       if (item !== undefined) items.push(item);
     }
   } else {
@@ -237,7 +251,7 @@ export function loadWorkloadFile(path: string): Workload {
           param: "workload",
         });
       }
-      const item = parseEntry(entry);
+      const item = parseEntry(entry, `${path}:${i + 1}`);
       if (item === undefined)
         throw new InvalidArgumentError(
           `--workload: ${path}:${i + 1} needs "prompt", "messages" or ShareGPT "conversations"`,
@@ -249,11 +263,18 @@ export function loadWorkloadFile(path: string): Workload {
   return fromItems(path, items, false);
 }
 
-function parseEntry(entry: unknown): WorkloadItem | undefined {
+function parseEntry(entry: unknown, where: string): WorkloadItem | undefined {
   if (entry === null || typeof entry !== "object") return undefined;
   const e = entry as Record<string, unknown>;
   const item: WorkloadItem = { source: "file" };
-  if (typeof e.max_tokens === "number") item.maxTokens = e.max_tokens;
+  if (e.max_tokens !== undefined) {
+    if (typeof e.max_tokens !== "number" || !Number.isInteger(e.max_tokens) || e.max_tokens < 1)
+      throw new InvalidArgumentError(
+        `--workload: ${where}: "max_tokens" must be a positive integer, got ${JSON.stringify(e.max_tokens)}`,
+        { param: "workload" },
+      );
+    item.maxTokens = e.max_tokens;
+  }
   if (typeof e.prompt === "string") {
     item.prompt = e.prompt;
     item.messages = [{ role: "user", content: e.prompt }];
