@@ -376,6 +376,19 @@ describe("afterwards", () => {
     expect(metrics).not.toMatch(/status="5\d\d"/);
     expect(metrics).toMatch(/status="400"\} [1-9]/);
     expect(server.inflight()).toBe(0);
+    // CORS is off unless configured: no allow-origin header, and no preflight route.
+    const cors = await rawRequest(`${server.url}/v1/models`, {
+      method: "GET",
+      headers: { origin: "https://a.example" },
+    });
+    expect(cors.status).toBe(200);
+    expect(cors.headers["access-control-allow-origin"]).toBeUndefined();
+    const preflight = await rawRequest(`${server.url}/v1/chat/completions`, {
+      method: "OPTIONS",
+      headers: { origin: "https://a.example", "access-control-request-method": "POST" },
+    });
+    expect(preflight.status).toBe(404);
+    expect(preflight.headers["access-control-allow-origin"]).toBeUndefined();
     expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
     const r = await post("/v1/chat/completions", JSON.stringify(validChat));
     expect(r.status).toBe(200);
