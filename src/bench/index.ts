@@ -23,6 +23,7 @@ import { RunRecorder, createRequestRecord } from "./recorder.js";
 import { ResourceSampler } from "./resources.js";
 import type { ResourceReport } from "./resources.js";
 import { aggregateRuns } from "./stats.js";
+import type { Distribution } from "./stats.js";
 import { renderBenchMarkdown } from "./summary.js";
 import { loadGgufTokenizer } from "./tokenizer.js";
 import type { Tokenizer } from "./tokenizer.js";
@@ -118,24 +119,28 @@ async function buildWorkload(
 
 function aggregateLevel(runs: RunSummary[], withGoodput: boolean): LevelAggregate {
   const agg = (f: (r: RunSummary) => number) => aggregateRuns(runs.map(f));
+  // A run with no value of a latency (no answer text for TTFO, every request failed) has no percentile: NaN
+  // leaves it out of the aggregate instead of counting it as 0 ms.
+  const of = (d: Distribution, v: number): number => (d.count === 0 ? NaN : v);
   return {
     requestsPerSecond: agg((r) => r.requestsPerSecond),
+    requestsPerMinute: agg((r) => r.requestsPerMinute),
     outputTokensPerSecond: agg((r) => r.outputTokensPerSecond),
     totalTokensPerSecond: agg((r) => r.totalTokensPerSecond),
     goodputPerSecond: withGoodput ? agg((r) => r.goodputPerSecond ?? 0) : null,
     errorRate: agg((r) => (r.requests === 0 ? 0 : r.failed / r.requests)),
-    ttftP50: agg((r) => r.ttft.p50),
-    ttftP95: agg((r) => r.ttft.p95),
-    ttftP99: agg((r) => r.ttft.p99),
-    ttfoP50: agg((r) => r.ttfo.p50),
-    tpotMean: agg((r) => r.tpot.mean),
-    itlP50: agg((r) => r.itl.p50),
-    itlP95: agg((r) => r.itl.p95),
-    itlP99: agg((r) => r.itl.p99),
-    e2eP50: agg((r) => r.e2e.p50),
-    e2eP99: agg((r) => r.e2e.p99),
-    e2eFromIntendedP99: agg((r) => r.e2eFromIntended.p99),
-    queueP99: agg((r) => r.queue.p99),
+    ttftP50: agg((r) => of(r.ttft, r.ttft.p50)),
+    ttftP95: agg((r) => of(r.ttft, r.ttft.p95)),
+    ttftP99: agg((r) => of(r.ttft, r.ttft.p99)),
+    ttfoP50: agg((r) => of(r.ttfo, r.ttfo.p50)),
+    tpotMean: agg((r) => of(r.tpot, r.tpot.mean)),
+    itlP50: agg((r) => of(r.itl, r.itl.p50)),
+    itlP95: agg((r) => of(r.itl, r.itl.p95)),
+    itlP99: agg((r) => of(r.itl, r.itl.p99)),
+    e2eP50: agg((r) => of(r.e2e, r.e2e.p50)),
+    e2eP99: agg((r) => of(r.e2e, r.e2e.p99)),
+    e2eFromIntendedP99: agg((r) => of(r.e2eFromIntended, r.e2eFromIntended.p99)),
+    queueP99: agg((r) => of(r.queue, r.queue.p99)),
   };
 }
 
@@ -196,12 +201,12 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     // Bodies are serialized once per prompt: the hot loop only picks a string.
     const bodies = new Map<
       number,
-      { request: PreparedRequest; maxTokens: number; expected: number | undefined }
+      { request: PreparedRequest; maxTokens: number; expected: number | undefined; source: string }
     >();
     const path = resolved.api === "chat" ? "/chat/completions" : "/completions";
     const prepare = (
       index: number,
-    ): { request: PreparedRequest; maxTokens: number; expected: number | undefined } => {
+    ): { request: PreparedRequest; maxTokens: number; expected: number | undefined; source: string } => {
       const slot = index % workload.size;
       let cached = bodies.get(slot);
       if (cached === undefined) {
@@ -220,6 +225,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
           request: { path, body: JSON.stringify(body) },
           maxTokens,
           expected: item.expectedInputTokens,
+          source: item.source,
         };
         bodies.set(slot, cached);
       }
@@ -283,7 +289,8 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
           remainingS: undefined,
         };
         const current = progress;
-        const prepared: { maxTokens: number; expected: number | undefined }[] = [];
+        const prepared: ({ maxTokens: number; expected: number | undefined; source: string } | undefined)[] =
+          [];
         await runLoadPhase({
           client,
           // Warmup is closed-loop, whatever the measured pattern.
@@ -313,9 +320,10 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
               maxTokens: p?.maxTokens,
               ignoreEos,
               expectedInputTokens: p?.expected,
+              source: p?.source,
               keepChunks: resolved.keepChunks,
             });
-            prepared[index] = undefined as unknown as { maxTokens: number; expected: number | undefined };
+            prepared[index] = undefined;
             writer?.write(
               record.chunkLog === undefined ? record : { ...record, chunkLog: undefined, itl: undefined },
             );

@@ -61,17 +61,33 @@ function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
 
+/**
+ * Wait until performance.now() reaches `time`. Node's timers may fire up to a millisecond early (libuv caches
+ * the loop time in whole milliseconds), which would send a request before its intended time: each wake-up
+ * checks the clock again, and the last fraction of a millisecond is waited out with setImmediate.
+ */
 function sleepUntil(time: number, signal: AbortSignal | undefined): Promise<void> {
-  const delay = time - performance.now();
-  if (delay <= 0 || signal?.aborted === true) return Promise.resolve();
+  if (time - performance.now() <= 0 || signal?.aborted === true) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(done, delay);
-    function done(): void {
-      clearTimeout(timer);
+    let timer: NodeJS.Timeout | undefined;
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", done);
       resolve();
-    }
+    };
+    const check = (): void => {
+      timer = undefined;
+      if (finished) return;
+      const delay = time - performance.now();
+      if (delay <= 0 || signal?.aborted === true) done();
+      else if (delay >= 1) timer = setTimeout(check, Math.floor(delay));
+      else setImmediate(check);
+    };
     signal?.addEventListener("abort", done, { once: true });
+    check();
   });
 }
 

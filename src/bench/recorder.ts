@@ -23,6 +23,8 @@ export interface RecordContext {
   maxTokens: number | undefined;
   ignoreEos: boolean;
   expectedInputTokens: number | undefined;
+  /** The workload item's class or source (short, medium, long, synthetic, file, sharegpt). */
+  source?: string | undefined;
   keepChunks: boolean;
 }
 
@@ -55,6 +57,7 @@ export function createRequestRecord(timing: RequestTiming, ctx: RecordContext): 
     level: ctx.level,
     run: ctx.run,
     warmup: ctx.warmup,
+    source: ctx.source ?? null,
     ok,
     intendedMs: round(timing.intendedAt - ctx.runStart),
     sentMs: round(timing.startAt - ctx.runStart),

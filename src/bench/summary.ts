@@ -33,6 +33,7 @@ export function createLevelColumns(): TableColumn<LevelResult>[] {
     { header: "ok", value: (l) => sumRuns(l, (r) => r.completed), decimals: 0 },
     { header: "err", value: (l) => sumRuns(l, (r) => r.failed), decimals: 0 },
     agg("req/s", (l) => l.aggregate.requestsPerSecond, 2),
+    agg("req/min", (l) => l.aggregate.requestsPerMinute),
     agg("out tok/s", (l) => l.aggregate.outputTokensPerSecond),
     agg("TTFT p50", (l) => l.aggregate.ttftP50),
     agg("TTFT p99", (l) => l.aggregate.ttftP99),

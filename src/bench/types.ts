@@ -56,6 +56,8 @@ export interface RequestRecord {
   level: string;
   run: number;
   warmup: boolean;
+  /** The prompt's class or source: short, medium, long, synthetic, file or sharegpt. */
+  source: string | null;
   ok: boolean;
   /** Intended send time, relative to the run's start. */
   intendedMs: number;
@@ -126,6 +128,7 @@ export interface RunSummary {
 /** Figures aggregated over runs (mean ± std with IQR outlier trimming). */
 export interface LevelAggregate {
   requestsPerSecond: RunAggregate;
+  requestsPerMinute: RunAggregate;
   outputTokensPerSecond: RunAggregate;
   totalTokensPerSecond: RunAggregate;
   goodputPerSecond: RunAggregate | null;

@@ -1,6 +1,7 @@
 /**
  * Runs the scripted-timing server as its own process:
  *   node dist/bench/testing/scripted-server-main.js --port 0 --ttft 50 --itl 10 --tokens-per-chunk 1
+ * Any script field can also be set per request with a `scripted` object in the body (see ScriptedScript).
  * The first line on stdout is the base URL (ending in /v1). Stops on SIGTERM/SIGINT, and with
  * --exit-on-stdin-close also when stdin closes (so a parent that dies takes it along).
  */
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     error: { type: "string" },
     "error-status": { type: "string" },
     "error-after": { type: "string" },
+    "error-every": { type: "string" },
     model: { type: "string" },
     "exit-on-stdin-close": { type: "boolean" },
   },
@@ -48,6 +50,7 @@ set("usage", values.usage as ScriptedUsageMode | undefined);
 set("error", values.error as ScriptedErrorMode | undefined);
 set("errorStatus", num(values["error-status"]));
 set("errorAfterTokens", num(values["error-after"]));
+set("errorEvery", num(values["error-every"]));
 set("modelId", values.model);
 
 const server = await startScriptedServer(options);

@@ -42,6 +42,8 @@ export interface ScriptedScript {
   errorStatus: number;
   /** For `reset` and `stream-error`: tokens sent before the failure (default 2). */
   errorAfterTokens: number;
+  /** Apply `error` only to every n-th completion request (1-based count; default 1: every one). */
+  errorEvery: number;
 }
 
 export interface ScriptedServerOptions extends Partial<ScriptedScript> {
@@ -75,6 +77,7 @@ const defaultScript: ScriptedScript = {
   error: "none",
   errorStatus: 500,
   errorAfterTokens: 2,
+  errorEvery: 1,
 };
 
 /** Milliseconds on the machine-wide monotonic clock (CLOCK_MONOTONIC), comparable across processes. */
@@ -157,7 +160,15 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       requestCount++;
       running++;
       res.on("close", () => running--);
-      serveCompletion(res, { body, chat }, pickScript(base, body), arrival, `cmpl-${++counter}`);
+      const script = pickScript(base, body);
+      const every = Math.max(1, Math.floor(script.errorEvery));
+      serveCompletion(
+        res,
+        { body, chat },
+        requestCount % every === 0 ? script : { ...script, error: "none" },
+        arrival,
+        `cmpl-${++counter}`,
+      );
     });
   });
   server.on("connection", (s) => {
