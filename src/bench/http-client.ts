@@ -91,6 +91,9 @@ export class BenchClient {
       const res = await this.pool.request({
         path: absolutePath,
         method: "GET",
+        // Servers that require a key usually guard /metrics too (servelab serve does).
+        headers:
+          this.headers.authorization === undefined ? {} : { authorization: this.headers.authorization },
         signal: AbortSignal.timeout(timeoutMs),
       });
       if (res.statusCode !== 200) {

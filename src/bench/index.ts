@@ -392,6 +392,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       options: {
         ...resolved,
         apiKey: resolved.apiKey === undefined ? null : "(set)",
+        argv: redactArgv(resolved.argv),
         tokenizer:
           typeof resolved.tokenizer === "string"
             ? resolved.tokenizer
@@ -420,6 +421,13 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     await client.close();
     if (ownsTokenizer) await tokenizer?.dispose?.();
   }
+}
+
+/** The command line with the value of --api-key hidden: results.json and report.md are shared. */
+export function redactArgv(argv: readonly string[]): string[] {
+  return argv.map((arg, i) =>
+    argv[i - 1] === "--api-key" ? "(redacted)" : arg.startsWith("--api-key=") ? "--api-key=(redacted)" : arg,
+  );
 }
 
 function collectNotes(levels: LevelResult[], ignoreEos: boolean, resolved: ResolvedBenchOptions): string[] {

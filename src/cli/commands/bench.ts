@@ -99,7 +99,8 @@ export function registerBenchCommand(program: Command): void {
     .addHelpText("after", examples)
     .action(async (flags: BenchFlags, command: Command) => {
       const options: BenchOptions = {
-        argv: process.argv.slice(2),
+        // The arguments after the command name (global flags such as --verbose may come before it).
+        argv: process.argv.slice(2).filter((arg, i, all) => i !== all.indexOf("bench")),
         sampleGpu: flags.gpu,
         readMetrics: flags.metrics,
       };
