@@ -133,6 +133,8 @@ export class LlamaCppEngine implements Engine {
   #stepWaiters: (() => void)[] = [];
   #stepTimer: NodeJS.Timeout | undefined;
   #stepTimerExpired = false;
+  #steps = 0;
+  #stepSequences = 0;
 
   constructor(options: LlamaCppEngineOptions) {
     this.#options = options;
@@ -180,6 +182,12 @@ export class LlamaCppEngine implements Engine {
   }
 
   #vramUsed: number | undefined;
+
+  /** Decode steps the step barrier started (first tokens excluded) and the sequences they carried
+   * in all: `sequences / steps` is how many requests shared a step on average. */
+  stepStats(): { steps: number; sequences: number } {
+    return { steps: this.#steps, sequences: this.#stepSequences };
+  }
 
   async load(signal?: AbortSignal): Promise<void> {
     if (this.#state !== "created") throw new EngineError(`cannot load an engine in state ${this.#state}`);
@@ -491,6 +499,8 @@ export class LlamaCppEngine implements Engine {
     this.#stepTimer = undefined;
     this.#stepTimerExpired = false;
     const waiters = this.#stepWaiters.splice(0);
+    this.#steps++;
+    this.#stepSequences += waiters.length;
     if (waiters.length === 1) waiters[0]?.();
     // setImmediate: node-llama-cpp's previous step has wound up, so it cannot start a step with
     // only the first of them.
