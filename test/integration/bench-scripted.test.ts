@@ -346,3 +346,34 @@ describe("goodput, exact output lengths and errors", () => {
     expect(ignored.result.notes.join("\n")).toMatch(/the server ignored ignore_eos on 2 of 2 requests/u);
   });
 });
+
+describe("capacity search", () => {
+  it("--find-max-concurrency probes by doubling and reports the largest concurrency meeting the SLO", async () => {
+    // The scripted server's latency does not grow with load: every probe passes, up to the upper bound.
+    const { result } = await bench({
+      findMaxConcurrency: true,
+      slo: "ttft=5s",
+      searchRange: "1:6",
+      searchTrials: 1,
+      requests: 2,
+      maxTokens: 2,
+    });
+    expect(result.capacity).toMatchObject({ maxConcurrency: 6, limitedByUpperBound: true, bounds: [1, 6] });
+    expect(result.capacity?.probes.map((p) => [p.concurrency, p.passed])).toEqual([
+      [1, true],
+      [2, true],
+      [4, true],
+      [6, true],
+    ]);
+    expect(renderBenchTable(result)).toMatch(
+      /capacity \(p95 ttft <= 5000 ms\): max concurrency 6 \(the upper bound/u,
+    );
+    // Every request fails: even the lower bound misses the SLO.
+    const failing = await bench(
+      { findMaxConcurrency: true, slo: "ttft=5s", searchRange: "2:8", searchTrials: 1, requests: 2 },
+      { error: "status" },
+    );
+    expect(failing.result.capacity).toMatchObject({ maxConcurrency: null });
+    expect(failing.result.capacity?.probes[0]?.trials[0]?.violations).toContain("error rate 100.0% > 1%");
+  });
+});
