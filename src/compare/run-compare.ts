@@ -332,6 +332,11 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
     entry.model = `${synth.preset} (synthetic)`;
     return path;
   }
+  if (configuration.engine === "vllm") {
+    const options = configuration.options ?? {};
+    entry.precision =
+      configuration.precision ?? String(options["quantization"] ?? options["dtype"] ?? "auto");
+  }
   if (configuration.engine === "embedded" && !configuration.model.startsWith("hf:")) {
     if (!existsSync(configuration.model))
       throw new InvalidArgumentError(`model file not found: ${configuration.model}`);

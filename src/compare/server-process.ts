@@ -4,7 +4,7 @@
  * (GPU memory); stopped with SIGTERM (SIGKILL after a grace period) and checked gone before the next.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, readdirSync, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { AbortedError, EngineError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
 
@@ -139,8 +139,8 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
   }
 }
 
-/** Resident set size (VmRSS) and its high-water mark (VmHWM) of a process, in bytes. */
-export function readProcessMemory(pid: number): { rss: number; hwm: number } | undefined {
+/** Resident set size (VmRSS) and its high-water mark (VmHWM) of one process, in bytes. */
+function readOneProcessMemory(pid: number): { rss: number; hwm: number } | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const rss = /^VmRSS:\s+(\d+)\s+kB/mu.exec(status);
@@ -150,6 +150,46 @@ export function readProcessMemory(pid: number): { rss: number; hwm: number } | u
   } catch {
     return undefined;
   }
+}
+
+/** A process and all its descendants (Linux /proc), so a server that runs its engine in children counts whole. */
+export function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length && pids.length < 256; i++) {
+    const current = pids[i] as number;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${current}/task`);
+    } catch {
+      continue;
+    }
+    for (const task of tasks) {
+      try {
+        const children = readFileSync(`/proc/${current}/task/${task}/children`, "utf8").trim();
+        if (children !== "") for (const child of children.split(/\s+/u)) pids.push(Number(child));
+      } catch {
+        // the task ended
+      }
+    }
+  }
+  return pids;
+}
+
+/**
+ * Resident memory of a process and its descendants, in bytes: `rss` now, `hwm` the sum of each one's
+ * high-water mark (an upper bound of the tree's peak).
+ */
+export function readProcessMemory(pid: number): { rss: number; hwm: number } | undefined {
+  const own = readOneProcessMemory(pid);
+  if (own === undefined) return undefined;
+  let { rss, hwm } = own;
+  for (const child of processTree(pid).slice(1)) {
+    const memory = readOneProcessMemory(child);
+    if (memory === undefined) continue;
+    rss += memory.rss;
+    hwm += memory.hwm;
+  }
+  return { rss, hwm };
 }
 
 /** GPU memory in use, summed over GPUs, in bytes; undefined without nvidia-smi. */

@@ -8,16 +8,22 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ComparisonResult } from "../../src/compare/types.js";
 import { reportChartIds } from "../../src/report/html.js";
+import { fakeVllmDir } from "../helpers/fake-vllm.js";
 import { tinyModel } from "../helpers/models.js";
 import { launchReportBrowser } from "../helpers/report-browser.js";
 
 const cli = new URL("../../dist/cli/index.js", import.meta.url).pathname;
 const right = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{16}.";
 const wrong = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{15}.";
+const vllmEnv = {
+  PATH: `${fakeVllmDir}${delimiter}${process.env.PATH ?? ""}`,
+  FAKE_VLLM_REASONING: "Four times four.",
+  FAKE_VLLM_ANSWER: "The answer is \\boxed{16}.",
+};
 
 interface Run {
   code: number | null;
@@ -25,11 +31,11 @@ interface Run {
   stderr: string;
 }
 
-function runCli(args: string[], timeoutMs = 240_000): Promise<Run> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 600_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...env },
     });
     let stdout = "";
     let stderr = "";
@@ -76,11 +82,16 @@ describe("servelab compare on scripted models", () => {
         `  - { name: wrong, engine: embedded, model: "${wrongModel}" }`,
         `  - { name: missing, engine: embedded, model: "${join(dir, "no-such-model.gguf")}" }`,
         `  - { name: right-again, engine: embedded, model: "${rightModel}", options: { parallel: 2 } }`,
+        // vLLM cannot run here: its stand-in (same flags, start-up, API) mixes a second engine in.
+        "  - { name: vllm, engine: vllm, model: deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B, options: { dtype: bfloat16 } }",
       ].join("\n"),
     );
-    run = await runCli(["compare", "--config", config, "--dataset", dataset, "--out", join(dir, "out")]);
+    run = await runCli(
+      ["compare", "--config", config, "--dataset", dataset, "--out", join(dir, "out")],
+      vllmEnv,
+    );
     result = JSON.parse(readFileSync(join(dir, "out", "results.json"), "utf8")) as ComparisonResult;
-  }, 300_000);
+  }, 660_000);
 
   afterAll(async () => {
     if (dir !== undefined && process.env.KEEP_COMPARE_TEST === undefined)
@@ -94,12 +105,18 @@ describe("servelab compare on scripted models", () => {
       ["wrong", "ok"],
       ["missing", "failed"],
       ["right-again", "ok"],
+      ["vllm", "ok"],
     ]);
     expect(result.configurations[2]?.error).toMatch(/model file not found: .*no-such-model\.gguf/u);
     expect(run.stderr).toMatch(/error: missing: model file not found/u);
+    const vllm = result.configurations[4];
+    expect([vllm?.engine, vllm?.precision]).toEqual(["vllm", "bfloat16"]);
+    expect(readFileSync(join(dir, "out", "serve-vllm.log"), "utf8")).toMatch(
+      /loading deepseek-ai\/DeepSeek-R1-Distill-Qwen-1\.5B/u,
+    );
     for (const c of result.configurations.filter((x) => x.status === "ok")) {
-      expect(c.precision).toBe("f16");
-      expect(c.synthetic).toBe(true);
+      expect(c.precision).toBe(c.engine === "vllm" ? "bfloat16" : "f16");
+      expect(c.synthetic).toBe(c.engine !== "vllm");
       expect(c.load?.loadTimeMs).toBeGreaterThan(0);
       expect(c.load?.firstTokenMs).toBeGreaterThan(c.load?.loadTimeMs ?? Infinity);
       expect(c.memory?.kind).toBe("rss");
@@ -117,11 +134,13 @@ describe("servelab compare on scripted models", () => {
   });
 
   it("grades the known answers and compares them with the reference", () => {
-    const [rightResult, wrongResult, , again] = result.configurations;
+    const [rightResult, wrongResult, , again, vllm] = result.configurations;
     expect(rightResult?.quality?.n).toBe(3);
     expect(rightResult?.quality?.accuracy.value).toBe(1);
     expect(wrongResult?.quality?.accuracy.value).toBe(0);
     expect(again?.quality?.accuracy.value).toBe(1);
+    expect(vllm?.quality?.accuracy.value).toBe(1);
+    expect(vllm?.quality?.agreement?.sameAnswerRate).toBe(1);
     expect(rightResult?.quality?.agreement).toBeUndefined(); // the reference itself
     expect(wrongResult?.quality?.agreement?.sameAnswerRate).toBe(0);
     expect(wrongResult?.quality?.agreement?.identicalRate).toBe(0);
@@ -134,14 +153,14 @@ describe("servelab compare on scripted models", () => {
   });
 
   it("prints the table and writes JSON, Markdown, HTML and the measurements as they were taken", () => {
-    expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again/u);
+    expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again\s+vllm/u);
     expect(run.stdout).toMatch(/Accuracy ↑\s+100% †\s+0% †/u);
     expect(run.stdout).toContain("† weights are synthetic");
     const out = join(dir, "out");
     for (const file of ["results.json", "report.md", "report.html", "measurements.jsonl", "requests.jsonl"])
       expect(existsSync(join(out, file)), file).toBe(true);
     const markdown = readFileSync(join(out, "report.md"), "utf8");
-    expect(markdown).toMatch(/\| Metric \| right \| wrong \| missing \| right-again \|/u);
+    expect(markdown).toMatch(/\| Metric \| right \| wrong \| missing \| right-again \| vllm \|/u);
     expect(markdown).toContain("failed: model file not found");
     const phases = readFileSync(join(out, "measurements.jsonl"), "utf8")
       .trim()
@@ -188,14 +207,14 @@ describe("servelab compare on scripted models", () => {
   it("resumes: finished configurations are kept, the failed one runs again", async () => {
     const out = join(dir, "out");
     const before = readFileSync(join(out, "results.json"), "utf8");
-    const again = await runCli(["compare", "--resume", out]);
+    const again = await runCli(["compare", "--resume", out], vllmEnv);
     expect(again.code).toBe(1);
     const resumed = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as ComparisonResult;
     const previous = JSON.parse(before) as ComparisonResult;
     expect(resumed.configurations[0]).toEqual(previous.configurations[0]);
     expect(resumed.configurations[3]?.load).toEqual(previous.configurations[3]?.load);
     expect(resumed.configurations[2]?.status).toBe("failed");
-    expect(again.stderr).not.toMatch(/\[1\/4 right\] loading/u);
-    expect(again.stderr).toMatch(/\[3\/4 missing\]/u);
+    expect(again.stderr).not.toMatch(/\[1\/5 right\] loading/u);
+    expect(again.stderr).toMatch(/\[3\/5 missing\]/u);
   });
 });
