@@ -243,6 +243,9 @@ async function main() {
     requestsPerSecond: total / (minutes * 60),
     counts,
     unexpected: unexpected.length,
+    unexpectedByKind: Object.fromEntries(
+      Object.keys(counts).map((k) => [k, unexpected.filter((u) => u.name === k).length]),
+    ),
     unexpectedSamples: unexpected.slice(0, 5),
     rssAfterWarmup: baseline,
     rssEnd: endRss,
@@ -257,7 +260,7 @@ async function main() {
   console.log(
     [
       `requests        ${total} (${summary.requestsPerSecond.toFixed(1)}/s): ${JSON.stringify(counts)}`,
-      `unexpected      ${unexpected.length}`,
+      `unexpected      ${unexpected.length}: ${JSON.stringify(summary.unexpectedByKind)}`,
       `rss             after warm-up ${mib(baseline)}, end ${mib(endRss)}, peak ${mib(peak)}, growth ${growth.toFixed(2)}% (limit ${maxGrowth}%)`,
       `after the load  running ${running}, waiting ${waiting}; SIGTERM exit code ${exitCode}`,
     ].join("\n"),
