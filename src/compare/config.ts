@@ -78,7 +78,7 @@ export const compareProfiles: Record<CompareProfileName, CompareProfile> = {
     name: "quick",
     runs: 1,
     ttftRequests: 3,
-    ttftMaxTokens: 8,
+    ttftMaxTokens: 4,
     throughputRequests: 4,
     throughputInputTokens: 32,
     throughputMaxTokens: 16,

@@ -371,7 +371,8 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       sampler = new MemorySampler(server.pid, gpuBaseline);
       sampler.start();
     }
-    const client = createClient({ baseURL: url, maxRetries: 0, timeoutMs: 600_000 });
+    // Generous: the full profile's long answers take hours on a CPU for F32 models.
+    const client = createClient({ baseURL: url, maxRetries: 0, timeoutMs: 6 * 3_600_000 });
 
     // Warm-up: the first token of a first request completes the load time.
     ctx.progress("warm-up");
@@ -563,21 +564,28 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
           done++;
           ctx.progress("quality", `${done}/${problems.length}`);
         },
+        // Streamed, so that long answers never run into an HTTP client's header timeout.
         generate: async (messages, _problem, abort): Promise<QualityGeneration> => {
-          const reply = await client.chat(messages, {
+          let reasoning = "";
+          let content = "";
+          let completionTokens = 0;
+          let finishReason = "unknown";
+          for await (const event of client.stream(messages, {
             temperature: 0,
             maxTokens: profile.qualityMaxTokens,
             ...(abort === undefined ? {} : { signal: abort }),
-          });
+          })) {
+            if (event.type === "reasoning") reasoning += event.text;
+            else if (event.type === "content") content += event.text;
+            else if (event.type === "usage") completionTokens = event.usage.completionTokens;
+            else finishReason = event.reason;
+          }
           return {
-            text:
-              reply.reasoning === ""
-                ? reply.content
-                : `<think>\n${reply.reasoning}\n</think>\n\n${reply.content}`,
-            reasoning: reply.reasoning,
-            content: reply.content,
-            completionTokens: reply.usage?.completionTokens ?? 0,
-            finishReason: reply.finishReason,
+            text: reasoning === "" ? content : `<think>\n${reasoning}\n</think>\n\n${content}`,
+            reasoning,
+            content,
+            completionTokens,
+            finishReason,
           };
         },
       });
@@ -625,6 +633,18 @@ async function waitReleased(pid: number, gpuBaseline: number | undefined): Promi
   }
 }
 
+/** The first model id a server lists at /models, or undefined. */
+async function firstModelId(baseUrl: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${baseUrl.replace(/\/$/u, "")}/models`, { signal: AbortSignal.timeout(10_000) });
+    const body = (await res.json()) as { data?: { id?: unknown }[] };
+    const id = body.data?.[0]?.id;
+    return typeof id === "string" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Agreement of each successful configuration with the reference, on the same problems. */
 async function addAgreement(
   result: ComparisonResult,
@@ -638,7 +658,10 @@ async function addAgreement(
   let dispose: (() => Promise<void>) | undefined;
   if (plan.embeddings !== undefined) {
     if (/^https?:\/\//u.test(plan.embeddings)) {
-      embeddings = createEndpointEmbeddingProvider({ baseUrl: plan.embeddings, model: "default" });
+      // URL#model names the model; otherwise the first one the server lists.
+      const [baseUrl = plan.embeddings, named] = plan.embeddings.split("#");
+      const model = named ?? (await firstModelId(baseUrl)) ?? "default";
+      embeddings = createEndpointEmbeddingProvider({ baseUrl, model });
     } else {
       const provider = await createLlamaEmbeddingProvider({
         modelPath: plan.embeddings,

@@ -77,6 +77,8 @@ describe("servelab compare on scripted models", () => {
       [
         "reference: right",
         "profile: smoke",
+        // Any GGUF works as the embedding model through the embedded engine (a real one gives meaning).
+        `embeddings: "${rightModel}"`,
         "configurations:",
         `  - { name: right, engine: embedded, model: "${rightModel}" }`,
         `  - { name: wrong, engine: embedded, model: "${wrongModel}" }`,
@@ -147,6 +149,9 @@ describe("servelab compare on scripted models", () => {
     expect(again?.quality?.agreement?.sameAnswerRate).toBe(1);
     expect(again?.quality?.agreement?.identicalRate).toBe(1);
     expect(again?.quality?.agreement?.chrf).toBeCloseTo(100, 5);
+    expect(again?.quality?.agreement?.embeddingCosine).toBeCloseTo(1, 5);
+    expect(again?.quality?.agreement?.embeddingModel).toBeDefined();
+    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeLessThanOrEqual(1);
     expect(wrongResult?.quality?.agreement?.chrf).toBeLessThan(100);
     // synthetic weights: the numbers are there but marked
     expect(wrongResult?.quality?.note).toMatch(/not meaningful/u);

@@ -272,7 +272,10 @@ export function addCompareOptions(command: Command): Command {
       "--dataset <file.jsonl>",
       "math problems with question and answer fields (GSM8K or MATH-500 style) instead of generated ones",
     )
-    .option("--embeddings <gguf|url>", "embedding model (GGUF) or /v1 URL for answer similarity")
+    .option(
+      "--embeddings <gguf|url>",
+      "embedding model (GGUF) or /v1 URL (URL#model to name the model) for answer similarity",
+    )
     .addOption(
       new Option("--gpu <backend>", "GPU backend of the embedded engine").choices([
         "auto",
