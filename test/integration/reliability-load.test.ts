@@ -295,4 +295,29 @@ describe("queue full, request deadline and per-client limit", () => {
     });
     await waitFor(() => (engine.stats().running === 0 ? true : undefined), 1000, "the sequence to be freed");
   });
+
+  it("shuts down gracefully: drains within the grace period, aborts the rest with 503, refuses new connections", async () => {
+    const closing = await startServer({ engine: throttleEngine(engine, 10), port: 0 });
+    await closing.ready;
+    const post = (maxTokens: number) =>
+      rawRequest(`${closing.url}/v1/completions`, {
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ prompt: "Hi", max_tokens: maxTokens }),
+      });
+    // One sequence: the short request runs (about 50 ms), the long one waits, then runs for seconds.
+    const short = post(5);
+    await waitFor(() => (engine.stats().running === 1 ? true : undefined), 5000, "the short request to run");
+    const long = post(600);
+    await waitFor(() => (closing.inflight() === 2 ? true : undefined), 5000, "both requests in flight");
+    const started = performance.now();
+    const result = await closing.shutdown({ graceMs: 600 });
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(result).toEqual({ drained: 1, aborted: 1 });
+    expect((await short).status).toBe(200);
+    const aborted = await long;
+    expect(aborted.status).toBe(503);
+    expect(expectOpenAiErrorBody(aborted.text).message).toBe("the server is shutting down");
+    await expect(post(1)).rejects.toThrow(/ECONNREFUSED/);
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
+  });
 });
