@@ -63,14 +63,23 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
     process.execPath,
     [cli, "serve", ...options.serveArgs, "--host", "127.0.0.1", "--port", "0"],
     {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
+      // stdin stays open while we live: the server stops when it closes (SERVELAB_STOP_WITH_PARENT),
+      // so it never outlives us, even when we are killed with SIGKILL.
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
     },
   );
+  child.stdin?.on("error", () => undefined);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  // When we exit normally or on a handled signal, the child goes with us at once.
+  const killOnExit = (): void => {
+    if (exited === undefined) child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
   const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => {
       exited = { code, signal };
+      process.off("exit", killOnExit);
       resolve(exited);
     });
   });

@@ -176,6 +176,7 @@ export async function runCompareCommand(flags: CompareFlags, banner?: string): P
     controller.abort();
   };
   process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
   const live = process.stderr.isTTY === true;
   let lastLine = "";
   let phaseStart = performance.now();
@@ -239,6 +240,7 @@ export async function runCompareCommand(flags: CompareFlags, banner?: string): P
   } finally {
     clear();
     process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
   }
 }
 

@@ -285,6 +285,13 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  // A parent that runs servers (servelab compare) sets this and holds our stdin open: when the parent
+  // dies, even by SIGKILL, stdin ends and the server stops instead of living on as an orphan.
+  if (process.env.SERVELAB_STOP_WITH_PARENT === "1") {
+    process.stdin.on("end", () => stop("parent gone"));
+    process.stdin.on("error", () => stop("parent gone"));
+    process.stdin.resume();
+  }
   try {
     await server.ready;
   } catch (err) {
