@@ -8,6 +8,8 @@
  * what a sequence already holds skips that prefix (the prompt cache).
  */
 import os from "node:os";
+import v8 from "node:v8";
+import vm from "node:vm";
 import path from "node:path";
 import { stat } from "node:fs/promises";
 import type {
@@ -84,6 +86,37 @@ export function resolveThreads(threads: number | undefined): number {
   return threads;
 }
 
+/**
+ * node-llama-cpp frees part of the native memory of a finished generation only when its JS objects are
+ * garbage-collected, and V8 does not count that memory, so under steady load it piles up between full
+ * collections (a soak with a 20 MB model reached 5 GB). A full collection whenever resident memory has
+ * grown by `growthBytes` since the last one (at most every `minIntervalMs`) keeps it flat: measured, 900
+ * generations at parallel 4 stayed at 598 MB instead of swinging between 580 MB and 1 GB.
+ */
+export function createNativeMemoryCollector(
+  growthBytes = 256 * 1024 * 1024,
+  minIntervalMs = 2000,
+): () => void {
+  let collect: (() => void) | undefined;
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    collect = vm.runInNewContext("gc") as () => void;
+  } catch {
+    collect = undefined;
+  }
+  let baseline = process.memoryUsage.rss();
+  let last = 0;
+  return () => {
+    if (collect === undefined) return;
+    const rss = process.memoryUsage.rss();
+    const now = performance.now();
+    if (rss - baseline < growthBytes || now - last < minIntervalMs) return;
+    collect();
+    last = now;
+    baseline = process.memoryUsage.rss();
+  };
+}
+
 /** Where a busy sequence is in its generation loop, for the step barrier. */
 type SlotPhase =
   /** Admitted, or its last token is with the consumer: it will come to the barrier. */
@@ -129,6 +162,7 @@ export class LlamaCppEngine implements Engine {
   readonly #threads: number;
   readonly #parallel: number;
   readonly #maxQueue: number;
+  readonly #collectNativeMemory = createNativeMemoryCollector();
   /** Sequences at the step barrier, released together. */
   #stepWaiters: (() => void)[] = [];
   #stepTimer: NodeJS.Timeout | undefined;
@@ -508,6 +542,7 @@ export class LlamaCppEngine implements Engine {
   }
 
   #releaseSlot(slot: Slot): void {
+    this.#collectNativeMemory();
     slot.busy = false;
     slot.phase = "outside";
     const waiter = this.#waiters.shift();
