@@ -85,7 +85,11 @@ async function main() {
       "--max-concurrent-per-client",
       "1024",
     ],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SERVELAB_API_KEY: "" } },
+    // The server stops when our stdin pipe closes (SERVELAB_STOP_WITH_PARENT), so it never outlives us.
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, SERVELAB_API_KEY: "", SERVELAB_STOP_WITH_PARENT: "1" },
+    },
   );
   let stdout = "";
   const url = await new Promise((resolve, reject) => {
