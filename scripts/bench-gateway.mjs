@@ -91,6 +91,9 @@ const gatewayArgs = [
   String(Math.max(...levels)),
   "--max-queue",
   "100000",
+  // Every bench request comes from one address: lift the per-client limit (default 128).
+  "--max-concurrent-per-client",
+  "100000",
 ];
 const gateway = spawn(process.execPath, gatewayArgs, { stdio: ["ignore", "ignore", "inherit"] });
 const through = `http://127.0.0.1:${port}/v1`;

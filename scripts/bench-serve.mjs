@@ -9,7 +9,9 @@
  * (the order alternates between rounds), and measures with servelab's own load generator (runBench):
  *   - aggregate output tokens/s at each --concurrency (fixed max_tokens with ignore_eos);
  *   - TTFT at concurrency 1 on prompts never seen before (cold) and on one prompt sent again (prompt cache);
- * then the embedded engine alone, in this process, on the same prompts at the same concurrency, against which
+ * The default API is /v1/completions: a synthetic model's random output makes llama-server's chat parser fail
+ * mid-stream ("does not match the expected peg-native format"); --api chat measures the chat path anyway.
+ * Then the embedded engine alone, in this process, on the same prompts at the same concurrency, against which
  * the servelab HTTP figure gives the HTTP layer's overhead. Prints medians over rounds and the ratios, and
  * writes everything to --json (default results/bench-serve-<time>.json).
  *
@@ -42,7 +44,7 @@ const { values } = parseArgs({
     "ttft-input-tokens": { type: "string", default: "128" },
     "ttft-requests": { type: "string", default: "5" },
     rounds: { type: "string", default: "3" },
-    api: { type: "string", default: "chat" },
+    api: { type: "string", default: "completions" },
     only: { type: "string" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
@@ -53,7 +55,7 @@ if (values.help) {
   console.log(`usage: node scripts/bench-serve.mjs [--model FILE.gguf] [--llama-server PATH] [--concurrency 1,4,8]
   [--parallel N (default: the largest concurrency)] [--ctx-size 1024 (per sequence)] [--threads N (default: cores)]
   [--input-tokens 32] [--max-tokens 64] [--requests-per-stream 2] [--ttft-input-tokens 128] [--ttft-requests 5]
-  [--rounds 3] [--api chat|completions] [--only servelab,llama-server,engine] [--quick] [--json FILE]`);
+  [--rounds 3] [--api completions|chat] [--only servelab,llama-server,engine] [--quick] [--json FILE]`);
   process.exit(0);
 }
 
@@ -75,7 +77,7 @@ const perStream = values.quick ? 1 : int("requests-per-stream", values["requests
 const ttftInput = int("ttft-input-tokens", values["ttft-input-tokens"]);
 const ttftRequests = values.quick ? 3 : int("ttft-requests", values["ttft-requests"]);
 const rounds = values.quick ? 1 : int("rounds", values.rounds);
-const api = values.api === "completions" ? "completions" : "chat";
+const api = values.api === "chat" ? "chat" : "completions";
 const only = new Set((values.only ?? "servelab,llama-server,engine").split(",").map((s) => s.trim()));
 
 const modelPath = path.resolve(values.model ?? findDefaultModel());
@@ -192,6 +194,8 @@ async function startLlamaServer() {
   return { url, child, command: `${llamaServer} ${args.join(" ")}` };
 }
 
+// The vocabulary is loaded only while it is needed (runBench loads its own from the path): a second model
+// held in this process during the engine-alone runs would not be there in `servelab serve`.
 const tokenizer = await loadGgufTokenizer(modelPath);
 const repeatedWorkload = path.join(os.tmpdir(), `servelab-bench-serve-repeat-${process.pid}.jsonl`);
 {
@@ -201,33 +205,49 @@ const repeatedWorkload = path.join(os.tmpdir(), `servelab-bench-serve-repeat-${p
     tokenizer,
   });
   writeFileSync(repeatedWorkload, `${JSON.stringify({ prompt: w.item(0).prompt })}\n`);
+  await tokenizer.dispose?.();
 }
 
 const common = {
   api,
-  tokenizer,
+  tokenizer: modelPath,
   out: false,
   sampleGpu: false,
   readMetrics: false,
   timeout: "600s",
 };
 
+/** Records the first failure of a bench, so a run with failed requests says why. */
+const errorHook = () => {
+  const hooks = {
+    error: undefined,
+    onRequest: (rec) => {
+      if (!rec.ok && hooks.error === undefined) hooks.error = rec.error;
+    },
+  };
+  return hooks;
+};
+
 /** Throughput at each level, then TTFT cold and repeated, against one running server. */
 async function measureServer(url, round) {
   const throughput = {};
   for (const c of levels) {
-    const r = await runBench({
-      ...common,
-      url,
-      workload: "synthetic",
-      inputTokens,
-      maxTokens,
-      ignoreEos: true,
-      concurrency: [c],
-      requests: c * perStream,
-      warmup: 1,
-      seed: 1,
-    });
+    const hooks = errorHook();
+    const r = await runBench(
+      {
+        ...common,
+        url,
+        workload: "synthetic",
+        inputTokens,
+        maxTokens,
+        ignoreEos: true,
+        concurrency: [c],
+        requests: c * perStream,
+        warmup: 1,
+        seed: 1,
+      },
+      hooks,
+    );
     const run = r.levels[0].runs[0];
     throughput[c] = {
       outputTokensPerSecond: run.outputTokensPerSecond,
@@ -240,6 +260,7 @@ async function measureServer(url, round) {
     log(
       `    c=${c}: ${run.outputTokensPerSecond.toFixed(2)} tok/s (${run.completed} ok, ${run.failed} failed)`,
     );
+    if (hooks.error !== undefined) log(`      first failure: ${JSON.stringify(hooks.error)}`);
   }
   // Prompts of a seed never used before: only the chat template's first tokens can be cached.
   const cold = await runBench({
@@ -286,7 +307,7 @@ async function measureEngine() {
   const workload = await createSyntheticWorkload({
     inputTokens: { kind: "fixed", value: inputTokens },
     seed: 1,
-    tokenizer,
+    tokenizer: { countTokens: (text) => engine.countTokens(text) },
   });
   const generateOne = async (index) => {
     const item = workload.item(index % workload.size);
@@ -453,5 +474,4 @@ writeFileSync(
   ),
 );
 console.log(`\nwrote ${out} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-await tokenizer.dispose?.();
 process.exit(0);
