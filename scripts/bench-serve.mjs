@@ -333,7 +333,8 @@ async function measureEngine() {
         while (next < count) {
           const i = next++;
           firstStart ??= performance.now();
-          tokens += await generateOne(i);
+          const generated = await generateOne(i); // not `tokens += await`: that reads tokens before the await
+          tokens += generated;
         }
       }),
     );
