@@ -13,7 +13,7 @@
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import os from "node:os";
@@ -108,7 +108,19 @@ for (let i = 0; ; i++) {
   await new Promise((r) => setTimeout(r, 250));
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 1/100 s
+  } catch {
+    return NaN;
+  }
+}
+
 async function measure(url, c) {
+  const viaGateway = url === through;
+  const cpu0 = viaGateway ? cpuMs(gateway.pid) : NaN;
   const r = await runBench({
     url,
     workload: "synthetic",
@@ -123,7 +135,10 @@ async function measure(url, c) {
     readMetrics: false,
   });
   const run = r.levels[0].runs[0];
+  // Warm-up requests stream through the gateway too, so they count in its CPU time.
+  const streamedTokens = (run.completed + Math.min(c * 2, 200)) * tokens;
   return {
+    gatewayCpuUsPerToken: viaGateway ? ((cpuMs(gateway.pid) - cpu0) * 1000) / streamedTokens : undefined,
     outputTokensPerSecond: run.outputTokensPerSecond,
     ttftP50Ms: run.ttft.p50,
     ttftP99Ms: run.ttft.p99,
@@ -173,12 +188,22 @@ for (const c of levels) {
     addedTtftP50Ms: med((r) => r.gateway.ttftP50Ms - r.direct.ttftP50Ms),
     addedE2eP50Ms: med((r) => r.gateway.e2eP50Ms - r.direct.e2eP50Ms),
     addedItlP50Ms: med((r) => r.gateway.itlP50Ms - r.direct.itlP50Ms),
+    gatewayCpuUsPerToken: med((r) => r.gateway.gatewayCpuUsPerToken),
   };
 }
 
 const f = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const rows = [
-  ["level", "direct tok/s", "gateway tok/s", "ratio", "+TTFT p50 ms", "+e2e p50 ms", "+ITL p50 ms"],
+  [
+    "level",
+    "direct tok/s",
+    "gateway tok/s",
+    "ratio",
+    "+TTFT p50 ms",
+    "+e2e p50 ms",
+    "+ITL p50 ms",
+    "gateway CPU us/token",
+  ],
 ];
 for (const c of levels) {
   const s = summary[c];
@@ -190,6 +215,7 @@ for (const c of levels) {
     f(s.addedTtftP50Ms, 3),
     f(s.addedE2eP50Ms, 3),
     f(s.addedItlP50Ms, 3),
+    f(s.gatewayCpuUsPerToken, 1),
   ]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
