@@ -3,10 +3,16 @@
  * How much streaming the bench harness ingests on one core while keeping its timing accurate.
  *
  *   npm run bench:harness -- --streams 1000 --itl 20 --tokens 100 --tokens-per-chunk 1
+ *   npm run bench:harness -- --no-accuracy      # throughput and memory without the accuracy bookkeeping
  *
  * Starts the scripted-timing server in its own process (the harness gets the other core), runs runBench at
  * concurrency = streams, and prints: output tokens/s and chunks/s ingested, the harness's CPU use, its peak RSS,
  * and the p99 |error| of per-token ITL and of TTFT against the send times the server stamped in each chunk.
+ * Each request's TTFT gets a random 0 to --ttft-jitter ms (default: one ITL), so the streams, which all start
+ * together, do not send every token in the same instant; --ttft-jitter 0 keeps them in lock-step (the worst
+ * case: 1,000 chunks at once). With accuracy on, every chunk is kept and checked after the run (checking
+ * as requests end would block the harness's event loop and add its own delay); the peak RSS then includes
+ * those chunks, so read the harness's memory from a --no-accuracy run.
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn } from "node:child_process";
@@ -21,6 +27,7 @@ const { values } = parseArgs({
     streams: { type: "string", default: "1000" },
     itl: { type: "string", default: "20" },
     ttft: { type: "string", default: "20" },
+    "ttft-jitter": { type: "string" },
     tokens: { type: "string", default: "100" },
     "tokens-per-chunk": { type: "string", default: "1" },
     requests: { type: "string" },
@@ -46,6 +53,8 @@ const server = spawn(
     values.ttft,
     "--itl",
     values.itl,
+    "--ttft-jitter",
+    values["ttft-jitter"] ?? values.itl,
     "--tokens-per-chunk",
     values["tokens-per-chunk"],
   ],
@@ -75,8 +84,12 @@ if (values["raise-priority"] === true) {
 const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 const itlErrors = [];
 const ttftErrors = [];
+const kept = [];
 const onRequest = (r) => {
-  if (!checkAccuracy || r.warmup || r.chunkLog === undefined || r.ttftMs === null) return;
+  if (checkAccuracy && !r.warmup) kept.push(r);
+};
+const analyze = (r) => {
+  if (r.chunkLog === undefined || r.ttftMs === null) return;
   const log = r.chunkLog;
   let prevSent;
   let j = 0;
@@ -102,7 +115,7 @@ const result = await runBench(
     maxTokens: tokens,
     concurrency: [streams],
     requests,
-    warmup: Math.min(streams, 200),
+    warmup: streams, // one request per stream: connection set-up and JIT warm-up stay out of the figures
     out: false,
     keepChunks: checkAccuracy,
     sampleGpu: false,
@@ -113,6 +126,7 @@ const result = await runBench(
 const wallS = (performance.now() - t0) / 1000;
 loopDelay.disable();
 const cpu = process.cpuUsage(cpu0);
+for (const r of kept) analyze(r);
 server.stdin.end();
 server.kill("SIGTERM");
 
@@ -128,6 +142,7 @@ const report = {
   requests: run.requests,
   failed: run.failed,
   tokensPerChunk: Number(values["tokens-per-chunk"]),
+  ttftJitterMs: Number(values["ttft-jitter"] ?? values.itl),
   outputTokensPerSecond: Math.round(run.outputTokensPerSecond),
   chunksPerSecond: Math.round(run.outputTokensPerSecond / Number(values["tokens-per-chunk"])),
   harnessCpuPercentOfOneCore: Math.round((cpuS / wallS) * 100),

@@ -182,6 +182,21 @@ describe("reasoning-first streams", () => {
   });
 });
 
+describe("the scripted server's TTFT jitter (bench:harness spreads 1,000 streams with it)", () => {
+  it("adds a random 0 to ttftJitterMs to each request's TTFT", async () => {
+    const { records } = await bench(
+      { concurrency: 4, requests: 12 },
+      { ttftMs: 5, ttftJitterMs: 40, itlMs: 1 },
+    );
+    const ttfts = records.map((r) => r.ttftMs ?? NaN);
+    expect(ttfts.every(Number.isFinite)).toBe(true);
+    expect(Math.min(...ttfts)).toBeGreaterThanOrEqual(4.5);
+    expect(Math.max(...ttfts)).toBeLessThan(5 + 40 + 20);
+    // 12 uniform draws over 40 ms all within 8 ms of each other: probability below 1e-6.
+    expect(Math.max(...ttfts) - Math.min(...ttfts)).toBeGreaterThan(8);
+  });
+});
+
 describe("load patterns", () => {
   it("rate mode (seeded Poisson) records each request's intended and actual send time", async () => {
     const { records, run } = await bench({ rate: 100, requests: 20, seed: 4 }, { ttftMs: 2, itlMs: 1 });

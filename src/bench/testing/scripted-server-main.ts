@@ -1,6 +1,7 @@
 /**
  * Runs the scripted-timing server as its own process:
  *   node dist/bench/testing/scripted-server-main.js --port 0 --ttft 50 --itl 10 --tokens-per-chunk 1
+ *   (--ttft-jitter 10 adds a random 0-10 ms to each request's TTFT)
  * Any script field can also be set per request with a `scripted` object in the body (see ScriptedScript).
  * The first line on stdout is the base URL (ending in /v1). Stops on SIGTERM/SIGINT, and with
  * --exit-on-stdin-close also when stdin closes (so a parent that dies takes it along).
@@ -13,6 +14,7 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: "0" },
     ttft: { type: "string" },
+    "ttft-jitter": { type: "string" },
     itl: { type: "string" },
     "tokens-per-chunk": { type: "string" },
     "reasoning-tokens": { type: "string" },
@@ -39,6 +41,7 @@ const set = <K extends keyof ScriptedServerOptions>(
   if (value !== undefined) options[key] = value;
 };
 set("ttftMs", num(values.ttft));
+set("ttftJitterMs", num(values["ttft-jitter"]));
 set("itlMs", num(values.itl));
 set("tokensPerChunk", num(values["tokens-per-chunk"]));
 set("reasoningTokens", num(values["reasoning-tokens"]));

@@ -22,6 +22,9 @@ export type ScriptedUsageMode = "auto" | "none" | "final" | "continuous";
 export interface ScriptedScript {
   /** Milliseconds from request arrival to the first token (default 50). */
   ttftMs: number;
+  /** Adds a random 0 to this many milliseconds to each request's TTFT (default 0). Streams that start
+   * together then do not send their tokens in the same instant, as independent streams would not. */
+  ttftJitterMs: number;
   /** Milliseconds between consecutive tokens (default 10). */
   itlMs: number;
   /** Tokens per streamed chunk; a chunk is sent when its last token is due (default 1). */
@@ -66,6 +69,7 @@ export interface ScriptedServer {
 
 const defaultScript: ScriptedScript = {
   ttftMs: 50,
+  ttftJitterMs: 0,
   itlMs: 10,
   tokensPerChunk: 1,
   reasoningTokens: 0,
@@ -160,7 +164,11 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       requestCount++;
       running++;
       res.on("close", () => running--);
-      const script = pickScript(base, body);
+      const picked = pickScript(base, body);
+      const script =
+        picked.ttftJitterMs > 0
+          ? { ...picked, ttftMs: picked.ttftMs + Math.random() * picked.ttftJitterMs }
+          : picked;
       const every = Math.max(1, Math.floor(script.errorEvery));
       serveCompletion(
         res,
