@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# On the GPU machine, from the repository root, with .device/ and .cuda/ carried:
+# On the GPU machine, from the repository root, with .gpu/ (pack-gpu.sh; or .device/) and .cuda/ carried:
 #   .cuda/llama.cpp.tar.xz  the llama.cpp source node-llama-cpp ships (llama/gitRelease.bundle,
 #                           its PR-22566 patch applied, models/ docs/ media/ benches/ left out)
 #   .cuda/nodeinc.tar.xz    include/node of the Node that runs servelab (cmake-js would download it)
 # Builds node-llama-cpp's addon with llama.cpp's CUDA backend for sm_90 only, names the build
 # linux-x64-cuda (where getLlama({ gpu: "cuda" }) looks for a local build), and writes it to
-# $OUT as cudabuild.tar.xz.part-* (copy those into .cuda/ to carry the build to later calls).
+# $OUT as cudabuild.tar.xz.part-* (`pack-gpu.sh FOLDER_WITH_THEM` carries the build to later calls).
 set -u
 export T0=${T0:-$(date +%s)}
 source scripts/h200/lib.sh

@@ -1,12 +1,13 @@
-# Sourced by the scripts beside it, on the GPU machine, from the repository root, after
-# ../shared/device/pack.sh wrote .device/ (see docs/benchmarks/h200.md for the calls).
+# Sourced by the scripts beside it, on the GPU machine, from the repository root, with .gpu/
+# (pack-gpu.sh) or .device/ (../shared/device/pack.sh) carried (docs/benchmarks/h200.md has the calls).
 # Unpacks the project once per machine, then offers model() and serve_bench().
 REPO=${REPO:-$PWD}
 RES=${RES:-/tmp/h200-results}
 mkdir -p "$RES"
 if [ -d "$REPO/.gpu" ]; then
-  # The slim carry (scripts/h200/pack-gpu.sh): Node, production node_modules without the Vulkan
-  # prebuilt, and the CUDA build; the project's files come with the working tree.
+  # The slim carry (scripts/h200/pack-gpu.sh): Node, production node_modules without
+  # node-llama-cpp's prebuilt binaries, dist/, and the CUDA build; the other files of the project
+  # come with the working tree.
   if [ ! -x /tmp/device-node/bin/node ]; then
     mkdir -p /tmp/device-node/bin /tmp/device-app
     xz -dc "$REPO/.gpu/node.xz" >/tmp/device-node/bin/node && chmod +x /tmp/device-node/bin/node
@@ -24,7 +25,8 @@ APP=/tmp/device-app
 NLC=$APP/node_modules/node-llama-cpp
 CLI="node $APP/dist/cli/index.js"
 T0=${T0:-$(date +%s)}
-# A newer dist/ carried with the call replaces the packed one (repacking takes minutes).
+# dist/: the copy in .gpu/ (pack-gpu.sh), or a newer dist/ carried with the call.
+if [ -d "$REPO/.gpu/dist" ]; then mkdir -p "$APP/dist" && cp -r "$REPO/.gpu/dist/." "$APP/dist/"; fi
 if [ -d "$REPO/dist" ]; then cp -r "$REPO/dist/." "$APP/dist/"; fi
 mkdir -p "$APP/scripts/h200" && cp "$REPO"/scripts/h200/*.mjs "$APP/scripts/h200/"
 elapsed() { echo $(($(date +%s) - T0)); }
@@ -45,13 +47,16 @@ model() {
 }
 
 # serve_bench LABEL MODEL GPU PARALLEL CONCURRENCIES [serve flags...]
-# One server, then one bench per concurrency (synthetic 128 in / 128 out, ignore_eos);
+# One server (node flags from SERVE_NODE_FLAGS, e.g. --cpu-prof), then one bench per concurrency
+# (synthetic 128 in / 128 out, ignore_eos);
 # one line per level goes to $RES/summary.tsv.
 serve_bench() {
   local label=$1 m=$2 gpu=$3 par=$4 concs=$5
   shift 5
   local port=18000 pid c n
-  $CLI serve --model "$m" --gpu "$gpu" --parallel "$par" --port $port --max-queue 4096 "$@" \
+  # shellcheck disable=SC2086
+  node ${SERVE_NODE_FLAGS:-} "$APP/dist/cli/index.js" serve --model "$m" --gpu "$gpu" --parallel "$par" \
+    --port $port --max-queue 4096 "$@" \
     >"$RES/$label.serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Writes .gpu/ (ignored by git): the carry for CUDA runs on the GPU machine. With the working
-# tree and dist/ it stays under the tool's 64 MiB, which .device/ plus the CUDA build does not:
-#   node.xz               this machine's Node (from .device/, made by ../shared/device/pack.sh)
-#   node_modules.tar.xz   production node_modules without TypeScript and the Vulkan prebuilt
-#   cudabuild.tar.xz.part-*  the sm_90 build that build-cuda.sh wrote to $OUT
-# Usage: scripts/h200/pack-gpu.sh FOLDER_WITH_CUDABUILD_PARTS
-# Then: run with carry [".gpu", "dist"] and `source scripts/h200/lib.sh` in the command.
+# Writes .gpu/ (ignored by git): the carry for CUDA runs on the GPU machine, under the tool's
+# 64 MiB with the working tree:
+#   node.xz                  the Node that runs servelab (.device/node.xz if there, else this one's)
+#   node_modules.tar.xz      production node_modules of this checkout (npm ls --omit=dev), without
+#                            node-llama-cpp's prebuilt binaries, its source bundle and TypeScript
+#   dist/                    a copy of dist/ (so a rebuild here during the call cannot tear it)
+#   cudabuild.tar.xz.part-*  the sm_90 build that build-cuda.sh wrote to $OUT, if a folder is given
+# Usage: scripts/h200/pack-gpu.sh [FOLDER_WITH_CUDABUILD_PARTS]
+# Then: run with carry [".gpu"] (and [".cuda"] to build) and `source scripts/h200/lib.sh`.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
-parts=${1:?usage: pack-gpu.sh FOLDER_WITH_CUDABUILD_PARTS}
-[ -f "$root/.device/app.tar.xz" ] || { echo "pack-gpu.sh: run ../shared/device/pack.sh first" >&2; exit 1; }
-mkdir -p "$root/.git/info"
-grep -qxF '/.gpu/' "$root/.git/info/exclude" 2>/dev/null || echo '/.gpu/' >>"$root/.git/info/exclude"
-stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
-tar -xJf "$root/.device/app.tar.xz" -C "$stage" ./node_modules
-rm -rf "$stage/node_modules/typescript" "$stage/node_modules/@node-llama-cpp/linux-x64-vulkan"
-rm -rf "$root/.gpu"
-mkdir -p "$root/.gpu"
-tar -C "$stage" -cf - node_modules | xz -T0 -6 >"$root/.gpu/node_modules.tar.xz"
-cp "$root/.device/node.xz" "$root/.gpu/"
-cp "$parts"/cudabuild.tar.xz.part-* "$root/.gpu/"
-du -sh "$root/.gpu"
+parts=${1:-}
+cd "$root"
+[ -d node_modules ] && [ -d dist ] || { echo "pack-gpu.sh: run npm ci && npm run build first" >&2; exit 1; }
+mkdir -p .git/info
+grep -qxF '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >>.git/info/exclude
+rm -rf .gpu
+mkdir -p .gpu
+# Top-level production packages; nested node_modules come with their parents.
+npm ls --omit=dev --parseable --all 2>/dev/null | sed "s|^$root/||" | grep '^node_modules/' |
+  grep -v '/node_modules/.*/node_modules/\|^node_modules/.*/node_modules/' |
+  grep -v '^node_modules/@node-llama-cpp/\|^node_modules/typescript$' | sort -u >.gpu/packages.txt
+tar -cf - --exclude=node_modules/node-llama-cpp/llama/gitRelease.bundle -T .gpu/packages.txt |
+  xz -T0 -6 >.gpu/node_modules.tar.xz
+echo "node-llama-cpp $(node -p "require('./node_modules/node-llama-cpp/package.json').version")" >.gpu/versions.txt
+if [ -f .device/node.xz ]; then cp .device/node.xz .gpu/; else xz -T0 -6 -c "$(readlink -f "$(command -v node)")" >.gpu/node.xz; fi
+cp -r dist .gpu/dist
+if [ -n "$parts" ]; then cp "$parts"/cudabuild.tar.xz.part-* .gpu/; fi
+du -sh .gpu
