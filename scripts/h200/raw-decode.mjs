@@ -18,7 +18,7 @@ for (const n of levels.split(",").map(Number)) {
     ...threads,
     ...(fa === "fa" ? { flashAttention: true } : {}),
   });
-  // Sequence ids come back to the context only later (at GC): take them once, clear them between runs.
+  // dispose() gives a sequence id back asynchronously: take the sequences once, clear them between runs.
   const seqs = Array.from({ length: n }, () => context.getSequence());
   const run = async () => {
     for (const seq of seqs) await seq.clearHistory();
