@@ -163,8 +163,8 @@ export class LlamaCppEngine implements Engine {
   readonly #parallel: number;
   readonly #maxQueue: number;
   readonly #collectNativeMemory = createNativeMemoryCollector();
-  /** Sequences at the step barrier, released together. */
-  #stepWaiters: (() => void)[] = [];
+  /** Sequences at the step barrier, released together, in slot order (see #checkStep). */
+  #stepWaiters: { index: number; release: () => void }[] = [];
   #stepTimer: NodeJS.Timeout | undefined;
   #stepTimerExpired = false;
   #steps = 0;
@@ -508,7 +508,9 @@ export class LlamaCppEngine implements Engine {
    */
   #awaitStep(slot: Slot): Promise<void> {
     slot.phase = "waiting";
-    const released = new Promise<void>((resolve) => this.#stepWaiters.push(resolve));
+    const released = new Promise<void>((resolve) =>
+      this.#stepWaiters.push({ index: slot.index, release: resolve }),
+    );
     this.#checkStep();
     return released;
   }
@@ -532,13 +534,18 @@ export class LlamaCppEngine implements Engine {
     if (this.#stepTimer !== undefined) clearTimeout(this.#stepTimer);
     this.#stepTimer = undefined;
     this.#stepTimerExpired = false;
-    const waiters = this.#stepWaiters.splice(0);
+    // In sequence-id order (slot i holds the context's sequence i: a fresh context hands them out in
+    // order). Each sequence has a KV stream of its own, and llama.cpp runs a batch as one pass over
+    // the weights per run of consecutive, increasing sequence ids; node-llama-cpp batches in queue
+    // order, so releasing in arrival order made one step of 32 sequences many passes (H200: a step
+    // of 32 took 5.96 ms in id order, 66 ms shuffled; c=32 went from 477 to 1,547 tok/s).
+    const waiters = this.#stepWaiters.splice(0).sort((a, b) => a.index - b.index);
     this.#steps++;
     this.#stepSequences += waiters.length;
-    if (waiters.length === 1) waiters[0]?.();
+    if (waiters.length === 1) waiters[0]?.release();
     // setImmediate: node-llama-cpp's previous step has wound up, so it cannot start a step with
     // only the first of them.
-    else setImmediate(() => waiters.forEach((release) => release()));
+    else setImmediate(() => waiters.forEach((w) => w.release()));
   }
 
   #releaseSlot(slot: Slot): void {
