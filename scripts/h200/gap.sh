@@ -4,18 +4,25 @@
 # alone on the same CUDA build, to place the gap to llama.cpp's own figures (llama-bench.sh).
 #   1. builds node-llama-cpp's CUDA addon for sm_90 if not carried (build-cuda.sh; parts to $OUT)
 #   2. serve_bench at c=1,4,16,32 (Q8_0, 128 in / 128 out, --parallel 32 --ctx-size 1024)
-#   3. raw-decode.mjs at 1, 4 and 32 sequences
+#   3. raw-decode.mjs at 1, 4 and 32 sequences (GAP_RAW=0 skips it)
 #   4. what GAP_EXTRA names, in its order, while time is left:
 #      prof      V8 CPU profiles of the server at c=1 and c=32
 #      threads4 threads1 batch fa   serve_bench at c=1,32 with --threads 4 / 1, --batch-size 2048, --flash-attn
 #      order     raw-order.mjs: the cost of the order in which sequences queue their decodes
 #      sorted    the engine change of patch-step-order.mjs laid over dist/, then serve_bench at c=1,4,16,32
-#                (every later item runs with it; patch: only lay it over)
+#                (every later item runs with it; patch: only lay it over). Only for a dist/ built
+#                before 1dd2a16, which committed the change: the patch refuses a later one.
 #      sorted-fa the same with --flash-attn, c=1,32 (sorted-fa-all: c=1,4,16,32; sorted-fa-64: --parallel 64, c=64)
 #      uv16 uv16-threads4  UV_THREADPOOL_SIZE=16 (and --threads 4), c=1,32
 #      f32       F32, c=1,32
 #      search-q8 the largest concurrency with p95 ITL <= 50 ms (with the patch: 16:128, --flash-attn)
+#      search-f32 the same for F32 (--parallel 64, 4:64, 64 requests a level)
+#      compare-precision compare-models  `servelab compare --preset precision|models` as in docs/benchmarks/h200.md
+#                (reports also to $OUT/compare-*.{md,html})
 #      Set GAP_BASE=0 to skip steps 2 and 3.
+# GAP_SYNTH="f32 f16 ..." makes those precisions of the model (and phi3-q8_0: Phi-3-mini Q8_0) in the
+# background from the start, into SERVELAB_CACHE=/tmp's cache, where compare finds them; the Q8_0 and
+# F32 ones are waited for before the first bench, the others before a compare.
 # Output: $OUT/log.txt as it comes, $OUT/results.tar.xz (all of $RES, repacked after each step).
 set -u
 export T0=$(date +%s)
@@ -45,19 +52,30 @@ search() {
   wait $pid 2>/dev/null
 }
 m=deepseek-r1-distill-qwen-1.5b
+export SERVELAB_CACHE=/tmp # compare's cache folder is then /tmp/models, where model() writes
 model $m q8_0 >"$RES/synth.log" 2>&1 &
 synth=$!
+declare -A synths=()
+for t in ${GAP_SYNTH:-}; do
+  case $t in
+    phi3-*) (model phi-3-mini-4k "${t#phi3-}" >/dev/null && echo "synth $t done after $(elapsed)s") >>"$RES/synth.log" 2>&1 & ;;
+    *) (model $m "$t" >/dev/null && echo "synth $t done after $(elapsed)s") >>"$RES/synth.log" 2>&1 & ;;
+  esac
+  synths[$t]=$!
+done
 if [ ! -f "$NLC/llama/localBuilds/linux-x64-cuda/Release/llama-addon.node" ]; then
   BUILD_TIMEOUT=${BUILD_TIMEOUT:-360} bash scripts/h200/build-cuda.sh
 fi
 wait $synth
+[ -n "${synths[f32]:-}" ] && wait "${synths[f32]}"
 q8=$(model $m q8_0)
 echo "model ready after $(elapsed)s"
+cat "$RES/synth.log"
 if [ "${GAP_BASE:-1}" = 1 ]; then
   serve_bench cuda-q8 "$q8" cuda 32 1,4,16,32 --ctx-size 1024
   save
   echo "serve_bench done after $(elapsed)s"
-  timeout 90 node "$APP/scripts/h200/raw-decode.mjs" "$q8" cuda 1,4,32 sample 2>&1 | grep -v "^\[node-llama-cpp\]" | tee -a "$RES/raw.txt"
+  [ "${GAP_RAW:-1}" = 1 ] && timeout 90 node "$APP/scripts/h200/raw-decode.mjs" "$q8" cuda 1,4,32 sample 2>&1 | grep -v "^\[node-llama-cpp\]" | tee -a "$RES/raw.txt"
   save
 fi
 for x in ${GAP_EXTRA:-}; do
@@ -103,6 +121,19 @@ for x in ${GAP_EXTRA:-}; do
       else
         before 450 "$x" && search search-q8-sorted-fa "$q8" 128 16:128 128 --flash-attn
       fi ;;
+    search-f32)
+      before 450 "$x" && search search-f32 "$(model $m f32)" 64 4:64 64 ;;
+    compare-precision | compare-models)
+      for p in "${synths[@]}"; do wait "$p"; done
+      cat "$RES/synth.log"
+      before 480 "$x" && {
+        timeout $((570 - $(elapsed))) $CLI compare --preset "${x#compare-}" \
+          $([ $x = compare-precision ] && echo --precision f32,f16,bf16,q8_0,q4_0) --gpu cuda \
+          --serve-option ctx-size=1024 -o "$RES/$x" >"$RES/$x.txt" 2>&1
+        echo "[$x] rc=$? after $(elapsed)s"
+        tail -40 "$RES/$x.txt"
+        cp "$RES/$x/report.md" "$OUT/$x.md" && cp "$RES/$x/report.html" "$OUT/$x.html"
+      } ;;
     raw-threads4)
       before 540 "$x" && RAW_THREADS=4 timeout 60 node "$APP/scripts/h200/raw-decode.mjs" "$q8" cuda 1,32 sample 2>&1 |
         grep -v "^\[node-llama-cpp\]" | tee -a "$RES/raw.txt" ;;
