@@ -6,6 +6,7 @@
 # Builds node-llama-cpp's addon with llama.cpp's CUDA backend for sm_90 only, names the build
 # linux-x64-cuda (where getLlama({ gpu: "cuda" }) looks for a local build), and writes it to
 # $OUT as cudabuild.tar.xz.part-* (`pack-gpu.sh FOLDER_WITH_THEM` carries the build to later calls).
+# The addon gets servelab's parallel-sampling patch first unless ADDON_PATCH=0.
 set -u
 export T0=${T0:-$(date +%s)}
 source scripts/h200/lib.sh
@@ -20,6 +21,13 @@ export PATH=$PATH:/usr/local/cuda/bin
 v=$(node -p process.versions.node)
 mkdir -p "$HOME/.cmake-js/node-x64/v$v"
 tar -xJf "$REPO/.cuda/nodeinc.tar.xz" -C "$HOME/.cmake-js/node-x64/v$v"
+# servelab's addon patch (scripts/node-llama-cpp/parallel-sampling.patch): concurrent sequences copy their
+# logits into their samplers in parallel instead of one at a time. ADDON_PATCH=0 builds the addon as shipped.
+if [ "${ADDON_PATCH:-1}" = 1 ]; then
+  patch -p1 --forward -d "$NLC" <"$REPO/scripts/node-llama-cpp/parallel-sampling.patch" ||
+    (cd "$NLC" && git apply "$REPO/scripts/node-llama-cpp/parallel-sampling.patch") || exit 1
+  echo "addon patched: parallel-sampling.patch"
+fi
 rm -rf "$NLC/llama/llama.cpp"
 mkdir -p "$NLC/llama/llama.cpp/.git"
 tar -xJf "$REPO/.cuda/llama.cpp.tar.xz" -C "$NLC/llama/llama.cpp"

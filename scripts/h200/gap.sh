@@ -19,6 +19,11 @@
 #      search-f32 the same for F32 (--parallel 64, 4:64, 64 requests a level)
 #      compare-precision compare-models  `servelab compare --preset precision|models` as in docs/benchmarks/h200.md
 #                (reports also to $OUT/compare-*.{md,html})
+#      raw-serial raw-parallel raw-parallel-uv16  raw-order.mjs sorted at 1,4,16,32 with the addon's candidate copy
+#                under the context lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped), in parallel (servelab's
+#                patch, build-cuda.sh), and in parallel with a libuv pool of 16
+#      serial parallel parallel-uv8 parallel-uv16  serve_bench c=1,4,16,32 the same ways
+#      f32-uv16 search-q8-uv16 search-f32-uv16  F32 c=1,32 and the capacity searches (16:128) with a pool of 16
 #      Set GAP_BASE=0 to skip steps 2 and 3.
 # GAP_SYNTH="f32 f16 ..." makes those precisions of the model (and phi3-q8_0: Phi-3-mini Q8_0) in the
 # background from the start, into SERVELAB_CACHE=/tmp's cache, where compare finds them; the Q8_0 and
@@ -134,6 +139,26 @@ for x in ${GAP_EXTRA:-}; do
         tail -40 "$RES/$x.txt"
         cp "$RES/$x/report.md" "$OUT/$x.md" && cp "$RES/$x/report.html" "$OUT/$x.html"
       } ;;
+    raw-serial | raw-parallel | raw-parallel-uv16) # node-llama-cpp alone, sorted, with the addon's candidate
+      # copy under the context's lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped) or in parallel (the patch)
+      before 520 "$x" && env $([ $x = raw-serial ] && echo NODE_LLAMA_CPP_SERIAL_SAMPLING=1) \
+        $([ $x = raw-parallel-uv16 ] && echo UV_THREADPOOL_SIZE=16) \
+        timeout 60 node "$APP/scripts/h200/raw-order.mjs" "$q8" cuda 1,4,16,32 sorted 2>&1 |
+        grep -v "^\[node-llama-cpp\]" | sed "s/^/[$x] /" | tee -a "$RES/raw.txt" ;;
+    serial | parallel | parallel-uv16 | parallel-uv8) # servelab, c=1,4,16,32, the same three ways
+      before 500 "$x" && (
+        [ $x = serial ] && export NODE_LLAMA_CPP_SERIAL_SAMPLING=1
+        [ $x = parallel-uv16 ] && export UV_THREADPOOL_SIZE=16
+        [ $x = parallel-uv8 ] && export UV_THREADPOOL_SIZE=8
+        serve_bench cuda-q8-$x "$q8" cuda 32 1,4,16,32 --ctx-size 1024
+      ) ;;
+    f32-uv16)
+      before 500 "$x" && UV_THREADPOOL_SIZE=16 serve_bench cuda-f32-uv16 "$(model $m f32)" cuda 32 1,32 --ctx-size 1024 ;;
+    search-q8-uv16 | search-f32-uv16) # the largest concurrency with p95 ITL <= 50 ms, 16:128
+      export UV_THREADPOOL_SIZE=16
+      [ $x = search-q8-uv16 ] && before 420 "$x" && search $x "$q8" 128 16:128 128
+      [ $x = search-f32-uv16 ] && before 420 "$x" && search $x "$(model $m f32)" 128 16:128 128
+      unset UV_THREADPOOL_SIZE ;;
     raw-threads4)
       before 540 "$x" && RAW_THREADS=4 timeout 60 node "$APP/scripts/h200/raw-decode.mjs" "$q8" cuda 1,32 sample 2>&1 |
         grep -v "^\[node-llama-cpp\]" | tee -a "$RES/raw.txt" ;;
