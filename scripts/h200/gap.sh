@@ -19,9 +19,9 @@
 #      search-f32 the same for F32 (--parallel 64, 4:64, 64 requests a level)
 #      compare-precision compare-models  `servelab compare --preset precision|models` as in docs/benchmarks/h200.md
 #                (reports also to $OUT/compare-*.{md,html})
-#      raw-serial raw-parallel raw-parallel-uv16  raw-order.mjs sorted at 1,4,16,32 with the addon's candidate copy
-#                under the context lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped), in parallel (servelab's
-#                patch, build-cuda.sh), and in parallel with a libuv pool of 16
+#      raw-serial raw-parallel raw-parallel-uv1 raw-parallel-uv16  raw-order.mjs sorted at 1,4,16,32 with the addon's
+#                candidate copy under the context lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped), in parallel
+#                (servelab's patch, build-cuda.sh), and in parallel with a libuv pool of 1 or 16
 #      serial parallel parallel-uv8 parallel-uv16  serve_bench c=1,4,16,32 the same ways
 #      f32-uv16 search-q8-uv16 search-f32-uv16  F32 c=1,32 and the capacity searches (16:128) with a pool of 16
 #      Set GAP_BASE=0 to skip steps 2 and 3.
@@ -139,10 +139,11 @@ for x in ${GAP_EXTRA:-}; do
         tail -40 "$RES/$x.txt"
         cp "$RES/$x/report.md" "$OUT/$x.md" && cp "$RES/$x/report.html" "$OUT/$x.html"
       } ;;
-    raw-serial | raw-parallel | raw-parallel-uv16) # node-llama-cpp alone, sorted, with the addon's candidate
-      # copy under the context's lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped) or in parallel (the patch)
+    raw-serial | raw-parallel | raw-parallel-uv1 | raw-parallel-uv16) # node-llama-cpp alone, sorted, with the
+      # addon's candidate copy under the context's lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped) or in
+      # parallel (the patch), with libuv's default pool of 4, one thread, or 16
       before 520 "$x" && env $([ $x = raw-serial ] && echo NODE_LLAMA_CPP_SERIAL_SAMPLING=1) \
-        $([ $x = raw-parallel-uv16 ] && echo UV_THREADPOOL_SIZE=16) \
+        $([ $x = raw-parallel-uv16 ] && echo UV_THREADPOOL_SIZE=16) $([ $x = raw-parallel-uv1 ] && echo UV_THREADPOOL_SIZE=1) \
         timeout 60 node "$APP/scripts/h200/raw-order.mjs" "$q8" cuda 1,4,16,32 sorted 2>&1 |
         grep -v "^\[node-llama-cpp\]" | sed "s/^/[$x] /" | tee -a "$RES/raw.txt" ;;
     serial | parallel | parallel-uv16 | parallel-uv8) # servelab, c=1,4,16,32, the same three ways

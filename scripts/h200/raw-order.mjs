@@ -3,7 +3,8 @@
 // (node-llama-cpp never makes them unified), and llama.cpp then splits a batch into ubatches of
 // consecutive, increasing sequence ids (llama_batch_allocr::split_equal, sequential): each ubatch
 // is one more pass over the weights. Prints, per level and order, the step time, the time inside
-// decodeBatch (llama_decode + synchronize) and the latency of one sampleToken call.
+// decodeBatch (llama_decode + synchronize), the latency of one sampleToken call, and how long each
+// call holds the main thread before it returns its promise.
 //   [RAW_THREADS=N] node scripts/h200/raw-order.mjs MODEL.gguf cuda 1,4,16,32 sorted,reversed,shuffled [fa]
 import { getLlama } from "node-llama-cpp";
 
@@ -26,13 +27,16 @@ const seqs = Array.from({ length: maxN }, () => context.getSequence());
 
 // Time the two native calls of a step. The addon's methods are read-only: the context's handle to
 // it (an internal field; this is a probe, not an API) is swapped for a proxy that times them.
-const t = { decodes: 0, decodeMs: 0, samples: 0, sampleMs: 0 };
+const t = { decodes: 0, decodeMs: 0, samples: 0, sampleMs: 0, decodesSync: 0, samplesSync: 0 };
 const timed =
   (fn, count, ms) =>
   async (...args) => {
     const t0 = performance.now();
     try {
-      return await fn(...args);
+      const pending = fn(...args);
+      // the synchronous part of the native call (argument parsing, queueing the worker) blocks the main thread
+      t[`${count}Sync`] += performance.now() - t0;
+      return await pending;
     } finally {
       t[count]++;
       t[ms] += performance.now() - t0;
@@ -70,7 +74,7 @@ for (const n of levels) {
     const iterators = use.map((seq) => seq.evaluate(prompt, sampling)[Symbol.asyncIterator]());
     await Promise.all(iterators.map((it) => it.next())); // the prompts, and the first tokens
     for (let i = 0; i < 8; i++) await Promise.all(orderOf(order, n).map((k) => iterators[k].next()));
-    Object.assign(t, { decodes: 0, decodeMs: 0, samples: 0, sampleMs: 0 });
+    Object.assign(t, { decodes: 0, decodeMs: 0, samples: 0, sampleMs: 0, decodesSync: 0, samplesSync: 0 });
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await Promise.all(orderOf(order, n).map((k) => iterators[k].next()));
     const stepMs = (performance.now() - t0) / steps;
@@ -80,7 +84,11 @@ for (const n of levels) {
         `${process.env.RAW_THREADS ? ` threads=${process.env.RAW_THREADS}` : ""}: ` +
         `${((n * 1000) / stepMs).toFixed(1)} tok/s, step ${stepMs.toFixed(2)} ms, ` +
         `decodeBatch ${(t.decodeMs / t.decodes).toFixed(2)} ms (${(t.decodes / steps).toFixed(2)} a step), ` +
-        `sampleToken ${(t.sampleMs / t.samples).toFixed(2)} ms each`,
+        `sampleToken ${(t.sampleMs / t.samples).toFixed(2)} ms each; ` +
+        `main thread in the calls: decodeBatch ${(t.decodesSync / t.decodes).toFixed(3)} ms, ` +
+        `sampleToken ${(t.samplesSync / t.samples).toFixed(3)} ms` +
+        `${process.env.UV_THREADPOOL_SIZE ? ` uv=${process.env.UV_THREADPOOL_SIZE}` : ""}` +
+        `${process.env.NODE_LLAMA_CPP_SERIAL_SAMPLING === "1" ? " serial" : ""}`,
     );
   }
 }
