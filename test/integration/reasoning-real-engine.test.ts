@@ -7,6 +7,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLlamaCppEngine } from "../../src/engines/llama-cpp.js";
 import { startServer } from "../../src/server/index.js";
+import { metricValue } from "../helpers/http.js";
 import { tinyModel } from "../helpers/models.js";
 
 const script = "Let me compute 4*4.\n</think>\n\nThe answer is \\boxed{16}.";
@@ -79,5 +80,47 @@ describe("R1 reasoning on the embedded engine, without the opening tag", () => {
     expect(res.usage?.prompt_tokens).toBe(await count(folded));
     expect(await count(unfolded)).not.toBe(await count(folded));
     expect(await count(noForcedThink)).toBe((await count(folded)) - 2);
+  });
+});
+
+describe("the repetition guard on the embedded engine: a short 'Wait, ' loop, counted in /metrics", () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let engine: ReturnType<typeof createLlamaCppEngine>;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    engine = createLlamaCppEngine({
+      model: await tinyModel({ script: `Let me see. ${"Wait, ".repeat(40)}</think>\n\n4` }),
+      modelId: "r1-loop",
+      parallel: 1,
+      contextSize: 256,
+      threads: 1,
+    });
+    server = await startServer({ engine, port: 0 });
+    await server.ready;
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await engine?.dispose();
+  });
+
+  it("stops the loop with finish reason repetition and counts it in servelab_repetition_stops_total", async () => {
+    const metricsBefore = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metricValue(metricsBefore, "servelab_repetition_stops_total")).toBe(0);
+    const res = await client.chat.completions.create({
+      model: "r1-loop",
+      messages: [{ role: "user", content: "What is 2+2?" }],
+    });
+    const choice = res.choices[0]!;
+    expect(choice.finish_reason as string).toBe("repetition");
+    const reasoning = (choice.message as { reasoning_content?: string }).reasoning_content ?? "";
+    // stopped inside the loop, well before its 40 repeats (240 characters) ran out
+    expect(reasoning.startsWith("Let me see. Wait, Wait, ")).toBe(true);
+    expect(reasoning.length).toBeLessThan(12 + 200);
+    expect(choice.message.content).toBe("");
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metricValue(metrics, "servelab_repetition_stops_total")).toBe(1);
+    expect(metricValue(metrics, 'servelab_finished_total{reason="repetition"}')).toBe(1);
   });
 });
