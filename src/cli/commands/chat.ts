@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { createClient } from "../../client/index.js";
+import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-options.js";
 import { runChatSession, type ChatSettings } from "../ui/chat-session.js";
 
 /** Flags of `servelab chat`. */
@@ -16,6 +17,8 @@ export interface ChatFlags {
   apiKey?: string;
   /** Model profile for the embedded model. Default: from the model. */
   profile?: string;
+  /** `key=value` changes to the embedded model's profile (see `servelab serve --help`). */
+  profileOption: string[];
   system?: string;
   temperature?: number;
   topP?: number;
@@ -56,6 +59,12 @@ export function registerChatCommand(program: Command): void {
       process.env.SERVELAB_API_KEY,
     )
     .option("--profile <name>", "model profile for --model: deepseek-r1-distill, phi-3 or generic")
+    .option(
+      "--profile-option <key=value>",
+      "change one profile behaviour for --model (repeatable; keys below)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
     .option("--system <text>", "system prompt")
     .option(
       "--temperature <t>",
@@ -78,6 +87,7 @@ Examples:
   servelab chat --url http://127.0.0.1:8080/v1 --hide-thinking
   servelab chat -m DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf --math`,
     )
+    .addHelpText("after", `\n${profileOptionsHelp()}`)
     .action(async (flags: ChatFlags) => {
       await runChat(flags);
     });
@@ -94,6 +104,9 @@ async function runChat(flags: ChatFlags): Promise<void> {
     ...(flags.topP === undefined ? {} : { top_p: flags.topP }),
     ...(flags.maxTokens === undefined ? {} : { max_tokens: flags.maxTokens }),
   };
+  const profileOptions = parseProfileOptions(flags.profileOption);
+  if (flags.model === undefined && (flags.profile !== undefined || flags.profileOption.length > 0))
+    throw new InvalidArgumentError("--profile and --profile-option apply to --model; a server has its own");
   let baseURL = flags.url;
   let label = flags.url ?? "http://127.0.0.1:8000/v1";
   let cleanup: (() => Promise<void>) | undefined;
@@ -108,6 +121,7 @@ async function runChat(flags: ChatFlags): Promise<void> {
       host: "127.0.0.1",
       port: 0,
       ...(flags.profile === undefined ? {} : { profile: flags.profile }),
+      profileOptions,
     });
     cleanup = async () => {
       await server.close();
