@@ -19,6 +19,10 @@ export interface ChatFlags {
   profile?: string;
   /** `key=value` changes to the embedded model's profile (see `servelab serve --help`). */
   profileOption: string[];
+  /** CPU threads of the embedded model. Default: the available cores. */
+  threads?: number;
+  /** Context tokens of the embedded model. Default: min(the model's, 4096). */
+  ctxSize?: number;
   system?: string;
   temperature?: number;
   topP?: number;
@@ -65,6 +69,8 @@ export function registerChatCommand(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [],
     )
+    .option("--threads <n>", "CPU threads for --model", parseNumberIn("--threads", 1, 1024, true))
+    .option("--ctx-size <n>", "context tokens for --model", parseNumberIn("--ctx-size", 16, 1_048_576, true))
     .option("--system <text>", "system prompt")
     .option(
       "--temperature <t>",
@@ -105,8 +111,14 @@ async function runChat(flags: ChatFlags): Promise<void> {
     ...(flags.maxTokens === undefined ? {} : { max_tokens: flags.maxTokens }),
   };
   const profileOptions = parseProfileOptions(flags.profileOption);
-  if (flags.model === undefined && (flags.profile !== undefined || flags.profileOption.length > 0))
-    throw new InvalidArgumentError("--profile and --profile-option apply to --model; a server has its own");
+  const modelOnly = [
+    ["--profile", flags.profile !== undefined],
+    ["--profile-option", flags.profileOption.length > 0],
+    ["--threads", flags.threads !== undefined],
+    ["--ctx-size", flags.ctxSize !== undefined],
+  ].find(([, given]) => given);
+  if (flags.model === undefined && modelOnly !== undefined)
+    throw new InvalidArgumentError(`${String(modelOnly[0])} applies to --model; a server has its own`);
   let baseURL = flags.url;
   let label = flags.url ?? "http://127.0.0.1:8000/v1";
   let cleanup: (() => Promise<void>) | undefined;
@@ -115,7 +127,14 @@ async function runChat(flags: ChatFlags): Promise<void> {
     const { createEngineFromSpec } = await import("../../engines/create-engine.js");
     const { startServer } = await import("../../server/index.js");
     process.stderr.write(`loading ${flags.model} ...\n`);
-    const engine = await createEngineFromSpec({ engine: "embedded", model: flags.model });
+    // one reply at a time: one sequence
+    const engine = await createEngineFromSpec({
+      engine: "embedded",
+      model: flags.model,
+      parallel: 1,
+      ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      ...(flags.ctxSize === undefined ? {} : { ctxSize: flags.ctxSize }),
+    });
     const server = await startServer({
       engine,
       host: "127.0.0.1",
