@@ -7,7 +7,6 @@ import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Engine, GenerateRequest } from "../engines/engine.js";
 import {
   InvalidRequestError,
   QueueFullError,
@@ -15,6 +14,7 @@ import {
   TimeoutError,
   errorMessage,
 } from "../core/errors.js";
+import type { Engine, GenerateRequest } from "../engines/engine.js";
 import { applyProfileOverrides, type ProfileOverrides } from "../models/profile-options.js";
 import {
   applySamplingDefaults,

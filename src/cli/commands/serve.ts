@@ -219,6 +219,7 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     throw new InvalidArgumentError("--api-key must not be empty");
   if (flags.auditLogText && flags.auditLog === undefined)
     throw new InvalidArgumentError("--audit-log-text needs --audit-log <file>");
+  const profileOptions = parseProfileOptions(flags.profileOption);
   const limits: Partial<ServerLimits> = {
     ...(flags.maxTokensCeiling === undefined ? {} : { maxTokensCeiling: flags.maxTokensCeiling }),
     ...(flags.maxMessages === undefined ? {} : { maxMessages: flags.maxMessages }),
@@ -235,7 +236,6 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
           includeText: flags.auditLogText === true,
           secrets: [apiKey, flags.upstreamApiKey].filter((k): k is string => k !== undefined),
         });
-  const profileOptions = parseProfileOptions(flags.profileOption);
   const engine = await createEngineFromSpec(flags, {
     onLog: verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
