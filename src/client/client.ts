@@ -15,7 +15,13 @@ import type {
 import type { ChatMessage } from "../engines/engine.js";
 import { appendMathInstruction, extractBoxed } from "../core/math-answer.js";
 import { InvalidArgumentError } from "../core/errors.js";
-import { createReasoningParser, type ReasoningParserProfile } from "../models/reasoning-parser.js";
+import { profiles } from "../models/profiles.js";
+import {
+  createReasoningParser,
+  type ReasoningDelta,
+  type ReasoningParser,
+  type ReasoningParserProfile,
+} from "../models/reasoning-parser.js";
 import {
   ClientAbortedError,
   ClientConnectionError,
@@ -27,8 +33,23 @@ import {
 
 /** How the client treats `<think>` tags in content when the server sends no reasoning field. */
 export type ThinkTagMode =
-  /** Split when the content starts with `<think>`; for whole messages also when it contains `</think>`
-   * with no `<think>` before it (a DeepSeek-R1 prompt opened the tag). */
+  /**
+   * Split when the content starts with `<think>`, or when it contains `</think>` with no `<think>` before
+   * it (a DeepSeek-R1 prompt opened the tag: everything before it is reasoning). A `<think>` anywhere else
+   * is text the model mentions: no split.
+   *
+   * `stream()` decides the same way, but must decide before the text is shown. For a model whose chat
+   * template opens the reasoning in the prompt (a model id naming DeepSeek-R1 or an R1 distill, as the
+   * server's profile detection reads it, or QwQ) it holds the content back until the format is known:
+   * a `</think>` arrives (the held text is reasoning), the text starts with `<think>`, a `<think>` appears
+   * first (no split), the server sends a reasoning field (it splits itself), or the stream ends (all
+   * content); the result is then exactly chat()'s. For other models the format is decided on the first
+   * text that cannot begin `<think>` (a `</think>` already in it splits as chat() does), so their
+   * answers stream at once — holding them back would stop every plain answer from streaming: when a
+   * `</think>` with no `<think>` before it comes later, the tag and the whitespace after it are dropped,
+   * never shown, and what came before stays content. Use `implicit` for such a model whose prompt opens
+   * the reasoning. No mode ever shows a piece of a tag cut across chunks.
+   */
   | "auto"
   /** The prompt opened the reasoning: everything before `</think>` is reasoning (raw R1 servers). */
   | "implicit"
@@ -141,6 +162,120 @@ const thinkTagsImplicit: ReasoningParserProfile = {
   reasoning: { kind: "think-tags", openTag: "<think>", closeTag: "</think>", implicitOpen: true },
 };
 const noThinkTags: ReasoningParserProfile = { reasoning: { kind: "none" } };
+const openTag = "<think>";
+const closeTag = "</think>";
+const nothing: ReasoningDelta = { reasoning: "", content: "" };
+
+/** Whether a model's chat template opens the reasoning in the prompt, so that a server that does not
+ * split it sends reasoning first and `</think>` with no `<think>`: DeepSeek-R1 and its distills (the
+ * name rule of the server's deepseek-r1-distill profile), QwQ. */
+function promptOpensReasoning(model: string): boolean {
+  return profiles["deepseek-r1-distill"].detection.namePattern?.test(model) === true || /qwq/i.test(model);
+}
+
+/** The length of the longest proper prefix of `tag` that `text` ends with. */
+function partialTagLength(text: string, tag: string): number {
+  for (let k = Math.min(tag.length - 1, text.length); k > 0; k--)
+    if (text.endsWith(tag.slice(0, k))) return k;
+  return 0;
+}
+
+/**
+ * Content that streams at once (auto mode, a model whose prompt does not open the reasoning): passed
+ * through, except that a `</think>` before any `<think>` is dropped with the whitespace after it; a
+ * possible partial tag at the end of a chunk is held back until the next one decides it.
+ */
+function createContentFilter(): ReasoningParser {
+  let pending = "";
+  let trimLead = true;
+  let passThrough = false;
+  const run = (text: string, final: boolean): ReasoningDelta => {
+    let s = pending + text;
+    pending = "";
+    let content = "";
+    while (s.length > 0) {
+      if (trimLead) {
+        s = s.replace(/^\s+/, "");
+        if (s.length === 0) break;
+        trimLead = false;
+      }
+      if (passThrough) {
+        content += s;
+        break;
+      }
+      const close = s.indexOf(closeTag);
+      const open = s.indexOf(openTag);
+      if (open >= 0 && (close < 0 || open < close)) {
+        passThrough = true; // a tag the model mentions: the rest is text, as chat() keeps it
+        continue;
+      }
+      if (close >= 0) {
+        content += s.slice(0, close);
+        s = s.slice(close + closeTag.length);
+        passThrough = true;
+        trimLead = true;
+        continue;
+      }
+      const keep = final ? 0 : Math.max(partialTagLength(s, closeTag), partialTagLength(s, openTag));
+      content += s.slice(0, s.length - keep);
+      pending = s.slice(s.length - keep);
+      break;
+    }
+    return { reasoning: "", content };
+  };
+  return {
+    push: (text) => run(text, false),
+    pushReasoning: (text) => ({ ...run("", true), reasoning: text }),
+    finish: () => ({ ...run("", true), reasoningComplete: true }),
+  };
+}
+
+/** `auto` for streams: see {@link ThinkTagMode}. `hold`: the model's prompt may have opened the
+ * reasoning, so content waits until the format is decided. */
+function createAutoParser(hold: boolean): ReasoningParser {
+  let inner: ReasoningParser | undefined;
+  let held = "";
+  const merge = (a: ReasoningDelta, b: ReasoningDelta): ReasoningDelta => ({
+    reasoning: a.reasoning + b.reasoning,
+    content: a.content + b.content,
+  });
+  const decide = (parser: ReasoningParser): ReasoningDelta => {
+    inner = parser;
+    const text = held;
+    held = "";
+    return text.length > 0 ? parser.push(text) : nothing;
+  };
+  /** The parser the held text calls for, or undefined while it cannot be decided yet. */
+  const choose = (final: boolean): ReasoningParser | undefined => {
+    const start = held.replace(/^\s+/, "");
+    if (start.startsWith(openTag)) return createReasoningParser(thinkTagsExplicit);
+    const close = held.indexOf(closeTag);
+    const open = held.indexOf(openTag);
+    if (close >= 0 && (open < 0 || close < open)) return createReasoningParser(thinkTagsImplicit);
+    // a <think> not at the start, or nothing more to come: no split
+    if (open >= 0 || final) return createReasoningParser(thinkTagsExplicit);
+    if (openTag.startsWith(start)) return undefined; // may still become the opening tag
+    return hold ? undefined : createContentFilter();
+  };
+  return {
+    push(text) {
+      if (inner !== undefined) return inner.push(text);
+      held += text;
+      const parser = choose(false);
+      return parser === undefined ? nothing : decide(parser);
+    },
+    pushReasoning(text) {
+      // the server splits the reasoning itself: what was held is no reasoning of ours
+      const flushed = inner === undefined ? decide(createReasoningParser(thinkTagsExplicit)) : nothing;
+      return merge(flushed, inner!.pushReasoning(text));
+    },
+    finish() {
+      const flushed = inner === undefined ? decide(choose(true)!) : nothing;
+      const rest = inner!.finish();
+      return { ...merge(flushed, rest), reasoningComplete: rest.reasoningComplete };
+    },
+  };
+}
 
 /** The reasoning text of a message or delta, from whichever field the server uses. */
 function readReasoningField(object: unknown): string | undefined {
@@ -423,9 +558,10 @@ export function createClient(options: ClientOptions = {}): ServelabClient {
       signal,
       requestTimeout,
     );
-    const parser = createReasoningParser(
-      thinkTags === "off" ? noThinkTags : thinkTags === "implicit" ? thinkTagsImplicit : thinkTagsExplicit,
-    );
+    const parser =
+      thinkTags === "auto"
+        ? createAutoParser(promptOpensReasoning(String(body.model)))
+        : createReasoningParser(thinkTags === "off" ? noThinkTags : thinkTagsImplicit);
     let finishReason: string | undefined;
     let serverTruncated: boolean | undefined;
     let usage: Usage | undefined;

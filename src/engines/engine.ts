@@ -121,9 +121,13 @@ export interface Engine extends AsyncDisposable {
   load(signal?: AbortSignal): Promise<void>;
   /** Number of tokens the model's tokenizer makes of `text` (special tokens parsed). */
   countTokens(text: string): Promise<number>;
-  /** Renders chat messages with the model's template, ending with the generation prompt. Engines
-   * that send messages to a server that templates them leave this undefined. */
-  renderChat?(messages: readonly ChatMessage[]): Promise<string>;
+  /** Renders chat messages with the model's template, ending with the generation prompt; `variables`
+   * are extra template variables (a request's `chat_template_kwargs`). Engines that send messages to a
+   * server that templates them leave this undefined. */
+  renderChat?(
+    messages: readonly ChatMessage[],
+    options?: { variables?: Readonly<Record<string, unknown>> },
+  ): Promise<string>;
   /** Streams one generation. Breaking out of the loop aborts it and frees its sequence. Throws
    * ContextLengthExceededError before the first event when the prompt does not fit. */
   generate(request: GenerateRequest): AsyncIterable<GenerateEvent>;

@@ -320,10 +320,17 @@ export class LlamaCppEngine implements Engine {
     return model.tokenize(text, true);
   }
 
-  async renderChat(messages: readonly ChatMessage[]): Promise<string> {
+  async renderChat(
+    messages: readonly ChatMessage[],
+    options: { variables?: Readonly<Record<string, unknown>> } = {},
+  ): Promise<string> {
     const info = this.info();
     const { renderChatTemplate } = await import("../models/chat-template.js");
-    return renderChatTemplate(info, messages);
+    return renderChatTemplate(
+      info,
+      messages,
+      options.variables === undefined ? {} : { variables: options.variables },
+    );
   }
 
   generate(request: GenerateRequest): AsyncIterable<GenerateEvent> {

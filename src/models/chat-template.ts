@@ -19,7 +19,7 @@ function compile(source: string): Template {
 
 export interface RenderChatOptions {
   /** Extra template variables (e.g. `enable_thinking`). */
-  variables?: Record<string, unknown>;
+  variables?: Readonly<Record<string, unknown>>;
 }
 
 export function renderChatTemplate(

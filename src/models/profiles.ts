@@ -41,6 +41,9 @@ export interface ModelProfile {
   stripReasoningFromHistory: boolean;
   /** How the model marks its reasoning; see models/reasoning-parser. */
   reasoning: ReasoningFormat;
+  /** Split the output at the reasoning tags into `reasoning_content` and `content`; when false the tags
+   * stay in the content as generated. */
+  splitReasoning: boolean;
   /** The rendered prompt must end with exactly this (forced reasoning: `<think>\n`). */
   promptSuffix?: string;
   /** Repetition guard options; undefined turns the guard off. */
@@ -61,8 +64,9 @@ const deepseekR1Distill: ModelProfile = {
   systemPrompt: "fold-into-first-user",
   stripReasoningFromHistory: true,
   reasoning: { kind: "think-tags", openTag: "<think>", closeTag: "</think>", implicitOpen: true },
+  splitReasoning: true,
   promptSuffix: "<think>\n",
-  repetitionGuard: { minPeriod: 8, maxPeriod: 200, minRepeats: 10 },
+  repetitionGuard: { minPeriod: 8, maxPeriod: 200, minRepeats: 10, shortMinLength: 128 },
 };
 
 const phi3: ModelProfile = {
@@ -78,6 +82,7 @@ const phi3: ModelProfile = {
   systemPrompt: "native",
   stripReasoningFromHistory: false,
   reasoning: { kind: "none" },
+  splitReasoning: false,
 };
 
 const generic: ModelProfile = {
@@ -89,6 +94,7 @@ const generic: ModelProfile = {
   systemPrompt: "native",
   stripReasoningFromHistory: false,
   reasoning: { kind: "none" },
+  splitReasoning: false,
 };
 
 /** All profiles by name. Detection tries them in this order. */
@@ -206,15 +212,44 @@ export function prepareMessages(profile: ModelProfile, messages: readonly ChatMe
   return out;
 }
 
+/** Options of {@link ensurePromptSuffix}. */
+export interface PromptSuffixOptions {
+  /** The request's `chat_template_kwargs.enable_thinking`. true: the prompt ends with the opened
+   * reasoning (`<think>\n`) even when the profile does not force it; false: with a closed, empty one
+   * (`<think>\n</think>`, as the R1 template renders it), so the model answers at once. Default: the
+   * profile's `promptSuffix`, or the prompt as rendered. */
+  thinking?: boolean;
+}
+
 /**
  * Makes a rendered prompt end with exactly the profile's `promptSuffix` (`<think>\n` for R1-distill):
  * a trailing closing tag is removed (the R1 template appends `</think>` when `enable_thinking` is unset,
  * which would skip the reasoning), a bare `<think>` gets its newline, and a missing one is added.
- * Prompts of profiles without a suffix are returned as they are.
+ * Prompts of profiles without a suffix are returned as they are. `options.thinking` overrides the
+ * profile for one request (see {@link PromptSuffixOptions}).
  */
-export function ensurePromptSuffix(profile: ModelProfile, renderedPrompt: string): string {
-  const suffix = profile.promptSuffix;
+export function ensurePromptSuffix(
+  profile: ModelProfile,
+  renderedPrompt: string,
+  options: PromptSuffixOptions = {},
+): string {
+  const format = profile.reasoning;
+  if (options.thinking === false && format.kind === "think-tags") {
+    if (renderedPrompt.trimEnd().endsWith(format.closeTag)) return renderedPrompt;
+    return `${withoutTrailingTags(profile, renderedPrompt)}${format.openTag}\n${format.closeTag}`;
+  }
+  const suffix =
+    options.thinking === true && format.kind === "think-tags"
+      ? (profile.promptSuffix ?? `${format.openTag}\n`)
+      : profile.promptSuffix;
   if (suffix === undefined) return renderedPrompt;
+  const prompt = withoutTrailingTags(profile, renderedPrompt);
+  if (prompt.endsWith(suffix)) return prompt;
+  return prompt + suffix;
+}
+
+/** The prompt without a trailing closing tag and then a trailing opening tag (with their whitespace). */
+function withoutTrailingTags(profile: ModelProfile, renderedPrompt: string): string {
   let prompt = renderedPrompt;
   if (profile.reasoning.kind === "think-tags") {
     const { openTag, closeTag } = profile.reasoning;
@@ -223,6 +258,13 @@ export function ensurePromptSuffix(profile: ModelProfile, renderedPrompt: string
     const beforeTag = prompt.trimEnd();
     if (beforeTag.endsWith(openTag)) prompt = beforeTag.slice(0, -openTag.length);
   }
-  if (prompt.endsWith(suffix)) return prompt;
-  return prompt + suffix;
+  return prompt;
+}
+
+/** Whether a rendered prompt already closed the reasoning (thinking disabled): the output is then all
+ * answer, with no `</think>` to wait for. */
+export function promptClosesReasoning(profile: ModelProfile, renderedPrompt: string): boolean {
+  return (
+    profile.reasoning.kind === "think-tags" && renderedPrompt.trimEnd().endsWith(profile.reasoning.closeTag)
+  );
 }

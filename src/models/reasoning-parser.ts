@@ -37,6 +37,9 @@ export interface ReasoningParserOptions {
    * `push` text is content from the start. Default false; the first `pushReasoning` call switches to
    * this mode anyway. */
   upstreamSplitsReasoning?: boolean;
+  /** The prompt ended with a closed reasoning block (thinking disabled, `<think>\n</think>`): the
+   * output is all answer, its leading whitespace trimmed. Default false. */
+  reasoningClosed?: boolean;
 }
 
 /** Text classified by one `push`: either part may be empty. */
@@ -103,6 +106,7 @@ export function createReasoningParser(
     if (state === "start" || state === "reasoning") state = "after-close";
   };
   if (options.upstreamSplitsReasoning === true && format.kind !== "none") enterUpstreamMode();
+  else if (options.reasoningClosed === true && format.kind !== "none") state = "after-close";
 
   const assertOpen = (): void => {
     if (state === "finished") throw new ServelabError("INTERNAL", "reasoning parser: push after finish");

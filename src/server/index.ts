@@ -7,12 +7,21 @@ import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { QueueFullError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
+import {
+  InvalidRequestError,
+  QueueFullError,
+  ServelabError,
+  TimeoutError,
+  errorMessage,
+} from "../core/errors.js";
 import type { Engine, GenerateRequest } from "../engines/engine.js";
+import { applyProfileOverrides, type ProfileOverrides } from "../models/profile-options.js";
 import {
   applySamplingDefaults,
   ensurePromptSuffix,
+  getProfile,
   prepareMessages,
+  promptClosesReasoning,
   resolveProfile,
   type ModelProfile,
 } from "../models/profiles.js";
@@ -43,6 +52,8 @@ export interface ServerOptions {
   apiKey?: string;
   /** Model profile name; default: chosen from the model's metadata. */
   profile?: string;
+  /** Changes to the profile's behaviour (`--profile-option`), applied once the profile is chosen. */
+  profileOptions?: ProfileOverrides;
   /** Largest request body in bytes. Default 4 MiB. */
   bodyLimit?: number;
   /** Milliseconds a request may take before it is aborted with 504. Default: none. */
@@ -351,11 +362,19 @@ function checkModel(state: ServerState, requested: string | undefined): void {
   );
 }
 
+/** What the reasoning parser of one generation needs to know. */
+interface ReasoningPlan {
+  /** Split reasoning from the answer (chat requests of a profile that splits). */
+  split: boolean;
+  /** The prompt closed the reasoning (thinking disabled): the output is all answer. */
+  closed: boolean;
+}
+
 async function buildGenerateRequest(
   state: ServerState,
   parsed: ChatRequest | CompletionRequest,
   signal: AbortSignal,
-): Promise<{ request: GenerateRequest; splitReasoning: boolean }> {
+): Promise<{ request: GenerateRequest; reasoning: ReasoningPlan }> {
   const engine = state.engine;
   const profile = state.profile;
   const info = engine.info();
@@ -372,23 +391,46 @@ async function buildGenerateRequest(
         ignoreEos: parsed.ignoreEos,
         signal,
       },
-      splitReasoning: false,
+      reasoning: { split: false, closed: false },
     };
   let messages = profile === undefined ? parsed.messages : prepareMessages(profile, parsed.messages);
   if (parsed.math) messages = appendMathInstruction(messages);
-  const input: GenerateRequest["input"] =
-    engine.renderChat === undefined
-      ? { type: "chat", messages }
-      : {
-          type: "text",
-          text:
-            profile === undefined
-              ? await engine.renderChat(messages)
-              : ensurePromptSuffix(profile, await engine.renderChat(messages)),
-        };
+  const split = profile?.splitReasoning ?? false;
+  const kwargs = parsed.chatTemplateKwargs;
+  if (engine.renderChat === undefined) {
+    if (kwargs !== undefined)
+      throw new InvalidRequestError(
+        `'chat_template_kwargs' needs an engine that renders the chat template itself (embedded); this server's engine is ${info.kind}`,
+        { param: "chat_template_kwargs" },
+      );
+    return {
+      request: {
+        input: { type: "chat", messages },
+        maxTokens,
+        sampling,
+        stop,
+        ignoreEos: parsed.ignoreEos,
+        signal,
+      },
+      reasoning: { split, closed: false },
+    };
+  }
+  const rendered = await engine.renderChat(messages, kwargs === undefined ? {} : { variables: kwargs });
+  const thinking = kwargs?.enable_thinking;
+  const text =
+    profile === undefined
+      ? rendered
+      : ensurePromptSuffix(profile, rendered, typeof thinking === "boolean" ? { thinking } : {});
   return {
-    request: { input, maxTokens, sampling, stop, ignoreEos: parsed.ignoreEos, signal },
-    splitReasoning: true,
+    request: {
+      input: { type: "text", text },
+      maxTokens,
+      sampling,
+      stop,
+      ignoreEos: parsed.ignoreEos,
+      signal,
+    },
+    reasoning: { split, closed: profile !== undefined && promptClosesReasoning(profile, text) },
   };
 }
 
@@ -436,14 +478,16 @@ async function handleGeneration(
       state.options.requestTimeoutMs,
     );
   try {
-    const { request: generateRequest, splitReasoning } = await buildGenerateRequest(
+    const { request: generateRequest, reasoning: plan } = await buildGenerateRequest(
       state,
       parsed,
       controller.signal,
     );
     const profile = state.profile;
     const generation = runGeneration(state.engine, generateRequest, {
-      ...(splitReasoning && profile !== undefined ? { parser: createReasoningParser(profile) } : {}),
+      ...(plan.split && profile !== undefined
+        ? { parser: createReasoningParser(profile, { reasoningClosed: plan.closed }) }
+        : {}),
       ...(profile?.repetitionGuard ? { guard: createRepetitionGuard(profile.repetitionGuard) } : {}),
     })[Symbol.asyncIterator]();
     // Wait for admission before answering: queue-full and context-length errors become plain JSON errors.
@@ -679,6 +723,9 @@ async function streamResponse(
  * is not loaded yet. Resolves when the server listens; `ready` resolves when the model is loaded.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer & { ready: Promise<void> }> {
+  // A named profile is known now: bad profile options fail before anything loads.
+  if (options.profile !== undefined && !["", "auto"].includes(options.profile.trim().toLowerCase()))
+    applyProfileOverrides(getProfile(options.profile), options.profileOptions ?? {});
   const { app, state } = createServer(options);
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 8000;
@@ -697,12 +744,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     try {
       if (options.engine.state === "created") await options.engine.load();
       const info = options.engine.info();
-      state.profile = resolveProfile({
+      const profile = resolveProfile({
         name: `${info.modelId} ${String(info.metadata?.name ?? "")}`,
         ...(info.architecture === undefined ? {} : { architecture: info.architecture }),
         ...(info.chatTemplate === undefined ? {} : { chatTemplate: info.chatTemplate }),
         ...(options.profile === undefined ? {} : { override: options.profile }),
       });
+      state.profile = applyProfileOverrides(profile, options.profileOptions ?? {});
     } catch (err) {
       state.loadError = errorMessage(err);
       throw err;

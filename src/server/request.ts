@@ -41,6 +41,9 @@ export interface ChatRequest extends CommonRequest {
   messages: ChatMessage[];
   /** servelab extension: append DeepSeek's math instruction to the last user turn. */
   math: boolean;
+  /** `chat_template_kwargs` (as vLLM takes it): extra chat template variables; `enable_thinking: false`
+   * turns a reasoning profile's thinking off for this request, `true` forces it on. */
+  chatTemplateKwargs?: Record<string, unknown>;
 }
 
 export interface CompletionRequest extends CommonRequest {
@@ -207,7 +210,35 @@ export function parseChatRequest(raw: unknown, limits: ServerLimits = defaultLim
     };
   });
   const math = optionalBoolean(body, "math") ?? false;
-  return { kind: "chat", ...common, messages, math };
+  const kwargs = parseTemplateKwargs(body.chat_template_kwargs);
+  return {
+    kind: "chat",
+    ...common,
+    messages,
+    math,
+    ...(kwargs === undefined ? {} : { chatTemplateKwargs: kwargs }),
+  };
+}
+
+/** Variables the server sets itself; a request may not replace them. */
+const reservedTemplateVariables = ["messages", "add_generation_prompt", "bos_token", "eos_token"];
+
+function parseTemplateKwargs(value: unknown): Record<string, unknown> | undefined {
+  const param = "chat_template_kwargs";
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) fail(param, `'${param}' must be an object of template variables`);
+  for (const key of Object.keys(value)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key))
+      fail(param, `'${param}' keys must be template variable names, got ${describe(key)}`);
+    if (reservedTemplateVariables.includes(key))
+      fail(`${param}.${key}`, `'${param}.${key}' is set by the server`);
+  }
+  if (value.enable_thinking !== undefined && typeof value.enable_thinking !== "boolean")
+    fail(
+      `${param}.enable_thinking`,
+      `'${param}.enable_thinking' must be a boolean, got ${describe(value.enable_thinking)}`,
+    );
+  return value;
 }
 
 /** Text content, as a string or a list of `{type: "text", text}` parts. */

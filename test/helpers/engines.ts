@@ -20,7 +20,7 @@ function forward(
     stats: () => engine.stats(),
     load: (signal) => engine.load(signal),
     countTokens: (text) => engine.countTokens(text),
-    ...(engine.renderChat === undefined ? {} : { renderChat: (m) => engine.renderChat!(m) }),
+    ...(engine.renderChat === undefined ? {} : { renderChat: (m, o) => engine.renderChat!(m, o) }),
     generate,
     dispose: () => engine.dispose(),
     [Symbol.asyncDispose]: () => engine.dispose(),

@@ -13,6 +13,7 @@ import {
   type FakeOpenAiServer,
   type FakeScript,
 } from "../helpers/fake-openai-server.js";
+import { tinyModel } from "../helpers/models.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const outDir = join(root, ".cache", `chat-test-${process.pid}`);
@@ -238,9 +239,32 @@ describe("servelab chat (pseudo-terminal)", () => {
     expect(await term.exited).toBe(0);
   });
 
+  it("-m MODEL: an embedded scripted R1 model, loaded in-process, answers through the same screen", async () => {
+    const model = await tinyModel({ script: "Let me compute 4*4.\n</think>\n\nThe answer is \\boxed{16}." });
+    const term = startTerminal(["-m", model, "--threads", "1", "--ctx-size", "256"]);
+    // loading a model in a fresh process takes a while on a busy machine
+    await term.waitFor(/servelab chat/, 90_000);
+    expect(term.screen()).toMatch(/\(embedded, profile deepseek-r1-distill\)/);
+    term.type("What is 4*4?\r");
+    await term.waitFor(/TTFT \d+ ms · [\d.]+ tokens\/s · \d+ tokens/, 30_000);
+    expect(term.screen()).toMatch(/Thinking\nLet me compute 4\*4\.\n+The answer is \\boxed\{16\}\./);
+    // the reasoning streams dimmed token by token; the answer is not dimmed
+    expect(term.raw()).toContain("\x1b[2mLet \x1b[22m\x1b[2mme \x1b[22m");
+    expect(term.raw()).not.toContain("\x1b[2mThe answer");
+    expect(term.screen()).not.toContain("</think>");
+    term.type("/exit\r");
+    expect(await term.exited).toBe(0);
+  });
+
   it("bad flags fail with one line and exit code 2", async () => {
     const term = startTerminal(["--temperature", "9"]);
     expect(await term.exited).toBe(2);
     expect(term.screen().trim()).toBe('servelab: --temperature must be a number from 0 to 2, got "9"');
+    // embedded-model flags without --model are refused, not ignored
+    const urlOnly = startTerminal(["--url", "http://127.0.0.1:9/v1", "--profile-option", "temperature=0.2"]);
+    expect(await urlOnly.exited).toBe(2);
+    expect(urlOnly.screen().trim()).toBe(
+      "servelab: --profile-option applies to --model; a server has its own",
+    );
   });
 });

@@ -18,6 +18,7 @@ import type {
   GenerateRequest,
 } from "../../src/engines/engine.js";
 import { renderChatTemplate } from "../../src/models/chat-template.js";
+import type { ProfileOverrides } from "../../src/models/profile-options.js";
 import { startServer } from "../../src/server/index.js";
 
 const template = (name: string) =>
@@ -71,8 +72,15 @@ class ScriptedEngine implements Engine {
   async countTokens(text: string): Promise<number> {
     return Math.ceil(text.length / 4);
   }
-  async renderChat(messages: readonly ChatMessage[]): Promise<string> {
-    return renderChatTemplate(this.templateInfo, messages);
+  async renderChat(
+    messages: readonly ChatMessage[],
+    options: { variables?: Readonly<Record<string, unknown>> } = {},
+  ): Promise<string> {
+    return renderChatTemplate(
+      this.templateInfo,
+      messages,
+      options.variables === undefined ? {} : { variables: options.variables },
+    );
   }
   async *generate(request: GenerateRequest): AsyncGenerator<GenerateEvent> {
     this.requests.push(request);
@@ -144,15 +152,16 @@ afterEach(async () => {
   closeServer = undefined;
 });
 
-async function serve(engine: ScriptedEngine, profile?: string) {
+async function serve(engine: Engine, profile?: string, profileOptions?: ProfileOverrides) {
   const server = await startServer({
     engine,
     host: "127.0.0.1",
     port: 0,
     ...(profile === undefined ? {} : { profile }),
+    ...(profileOptions === undefined ? {} : { profileOptions }),
   });
-  await server.ready;
   closeServer = () => server.close();
+  await server.ready;
   return { server, client: createClient({ baseURL: `${server.url}/v1`, maxRetries: 0 }) };
 }
 
@@ -278,5 +287,171 @@ describe("client ⇄ servelab server with phi-3 and generic profiles", () => {
     expect(server.profile()?.name).toBe("generic");
     expect(await client.simple("Hi")).toBe("plain answer");
     expect(engine.prompts.at(-1)?.endsWith("<think>\n</think>")).toBe(true);
+  });
+});
+
+describe("profile options (--profile-option) change each R1 behaviour", () => {
+  const conversation: ChatMessage[] = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "2+2?" },
+    { role: "assistant", content: "Adding.</think>\n\nIt is 4." },
+    { role: "user", content: "Sure?" },
+  ];
+
+  it("all off: sampling defaults, system folding, forced <think>, split, history stripping, guard, stop", async () => {
+    const loop = "Wait, ".repeat(120);
+    // the Phi-3.5 template keeps what it is given, so the R1 profile's history stripping shows in the prompt
+    const engine = new ScriptedEngine(phiInfo, () => ({
+      pieces: chop(`${loop}</think>\n\n4<｜end▁of▁sentence｜>`),
+    }));
+    const { client } = await serve(engine, "deepseek-r1-distill", {
+      temperature: 0.3,
+      topP: null,
+      foldSystem: false,
+      forceThink: false,
+      reasoningSplit: false,
+      stripHistoryReasoning: false,
+      repetitionGuard: false,
+      turnEndStop: false,
+    });
+    const result = await client.chat(conversation, { maxTokens: 2000 });
+    expect(engine.requests.at(-1)?.sampling).toEqual({ temperature: 0.3 });
+    expect(engine.requests.at(-1)?.stop).toEqual([]);
+    expect(engine.prompts.at(-1)).toBe(
+      "<|system|>\nBe brief.<|end|>\n<|user|>\n2+2?<|end|>\n<|assistant|>\nAdding.</think>\n\nIt is 4.<|end|>\n<|user|>\nSure?<|end|>\n<|assistant|>\n",
+    );
+    // no split on the server: the tags stay in the content, the client's own split is off
+    const raw = result.raw.choices[0]?.message as { content: string; reasoning_content?: string };
+    expect(raw.reasoning_content).toBeUndefined();
+    expect(raw.content).toBe(`${loop}</think>\n\n4<｜end▁of▁sentence｜>`);
+    expect(result.finishReason).toBe("stop");
+  });
+
+  it("the defaults, for comparison: the same request is folded, forced, split, stripped, guarded", async () => {
+    const engine = new ScriptedEngine(phiInfo, () => ({
+      pieces: chop(`${"Wait, ".repeat(120)}</think>\n\n4`),
+    }));
+    const { client } = await serve(engine, "deepseek-r1-distill");
+    const result = await client.chat(conversation, { maxTokens: 2000 });
+    expect(engine.requests.at(-1)?.sampling).toEqual({ temperature: 0.6, topP: 0.95 });
+    expect(engine.requests.at(-1)?.stop).toEqual(["<｜end▁of▁sentence｜>"]);
+    expect(engine.prompts.at(-1)).toBe(
+      "<|user|>\nBe brief.\n\n2+2?<|end|>\n<|assistant|>\nIt is 4.<|end|>\n<|user|>\nSure?<|end|>\n<|assistant|>\n<think>\n",
+    );
+    expect(result.finishReason).toBe("repetition");
+  });
+
+  it("guard thresholds: a higher minRepeats lets a ten-fold loop through; shortMinLength 0 lets 'Wait, ' through", async () => {
+    const sentence = "Wait, let me recompute that sum. ";
+    const engine = new ScriptedEngine(r1Info, (prompt) => ({
+      pieces: chop(prompt.includes("short") ? "Wait, ".repeat(100) : sentence.repeat(15), 4),
+    }));
+    const { client } = await serve(engine, undefined, {
+      repetitionMinRepeats: 20,
+      repetitionShortMinLength: 0,
+    });
+    expect((await client.chat([{ role: "user", content: "long" }], { maxTokens: 2000 })).finishReason).toBe(
+      "stop",
+    );
+    expect((await client.chat([{ role: "user", content: "short" }], { maxTokens: 2000 })).finishReason).toBe(
+      "stop",
+    );
+    await closeServer?.();
+    const { client: guarded } = await serve(engine);
+    for (const question of ["long", "short"])
+      expect(
+        (await guarded.chat([{ role: "user", content: question }], { maxTokens: 2000 })).finishReason,
+      ).toBe("repetition");
+  });
+
+  it("phi-3 turn-end-stop=false generates past <|end|>", async () => {
+    const engine = new ScriptedEngine(phiInfo, () => ({ pieces: chop("Hello.<|end|>and more") }));
+    const { client } = await serve(engine, undefined, { turnEndStop: false });
+    expect(await client.simple("Hi")).toBe("Hello.<|end|>and more");
+  });
+
+  it("an option the profile cannot take fails the start (named profile) or the load (detected profile)", async () => {
+    const engine = new ScriptedEngine(phiInfo, () => ({ pieces: ["x"] }));
+    await expect(serve(engine, "phi-3", { forceThink: true })).rejects.toThrow(
+      /force-think: the phi-3 profile has no reasoning tags/,
+    );
+    await expect(serve(engine, undefined, { forceThink: true })).rejects.toThrow(/force-think/);
+  });
+});
+
+describe("per request: chat_template_kwargs", () => {
+  const r1Answer = "The answer is 4.";
+  const post = (url: string, body: Record<string, unknown>) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "2+2?" }], ...body }),
+    });
+
+  it("enable_thinking=false closes the reasoning in the prompt: the whole output is the answer", async () => {
+    const engine = new ScriptedEngine(r1Info, () => ({ pieces: chop(r1Answer) }));
+    const { server, client } = await serve(engine);
+    const off = await client.chat([{ role: "user", content: "2+2?" }], {
+      extraBody: { chat_template_kwargs: { enable_thinking: false } },
+    });
+    expect(engine.prompts.at(-1)).toBe(
+      "<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n</think>",
+    );
+    expect(off).toMatchObject({ content: r1Answer, reasoning: "", reasoningTruncated: false });
+    // streamed too
+    const streamed = await collect(
+      client.stream([{ role: "user", content: "2+2?" }], {
+        extraBody: { chat_template_kwargs: { enable_thinking: false } },
+      }),
+    );
+    expect(streamed).toMatchObject({ content: r1Answer, reasoning: "" });
+    // without it the same output is (truncated) reasoning
+    const on = await client.chat([{ role: "user", content: "2+2?" }]);
+    expect(engine.prompts.at(-1)).toBe("<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n");
+    expect(on).toMatchObject({ content: "", reasoning: r1Answer });
+    expect((await post(server.url, { chat_template_kwargs: { enable_thinking: "no" } })).status).toBe(400);
+  });
+
+  it("enable_thinking=true forces the reasoning on where the profile option turned it off", async () => {
+    const engine = new ScriptedEngine(r1Info, () => ({ pieces: chop(r1Output) }));
+    const { client } = await serve(engine, undefined, { forceThink: false });
+    await client.chat([{ role: "user", content: "2+2?" }]);
+    // the template's own rendering: thinking skipped
+    expect(engine.prompts.at(-1)).toBe(
+      "<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n</think>",
+    );
+    const result = await client.chat([{ role: "user", content: "2+2?" }], {
+      extraBody: { chat_template_kwargs: { enable_thinking: true } },
+    });
+    expect(engine.prompts.at(-1)).toBe("<｜begin▁of▁sentence｜><｜User｜>2+2?<｜Assistant｜><think>\n");
+    expect(result.content).toBe("The answer is $\\boxed{4}$.");
+  });
+
+  it("other variables reach the template, as vLLM passes them; the server's own cannot be replaced", async () => {
+    const custom = { chatTemplate: "{{ greeting }}:{% for m in messages %}{{ m.content }}{% endfor %}>" };
+    const engine = new ScriptedEngine(custom, () => ({ pieces: ["ok"] }));
+    const { server, client } = await serve(engine, "generic");
+    await client.chat([{ role: "user", content: "hi" }], {
+      extraBody: { chat_template_kwargs: { greeting: "Hey" } },
+    });
+    expect(engine.prompts.at(-1)).toBe("Hey:hi>");
+    const reserved = await post(server.url, { chat_template_kwargs: { messages: [] } });
+    expect(reserved.status).toBe(400);
+    expect(await reserved.json()).toMatchObject({
+      error: {
+        param: "chat_template_kwargs.messages",
+        message: "'chat_template_kwargs.messages' is set by the server",
+      },
+    });
+  });
+
+  it("an engine that does not render the template (a gateway) refuses them rather than ignoring them", async () => {
+    const engine = new ScriptedEngine(r1Info, () => ({ pieces: ["ok"] }));
+    Object.defineProperty(engine, "renderChat", { value: undefined });
+    const { server } = await serve(engine);
+    const res = await post(server.url, { chat_template_kwargs: { enable_thinking: false } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { param: "chat_template_kwargs" } });
+    expect((await post(server.url, {})).status).toBe(200);
   });
 });

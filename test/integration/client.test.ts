@@ -131,6 +131,101 @@ describe("reasoning fields", () => {
   });
 });
 
+describe("streams from a server that does not split the reasoning (thinkTags auto)", () => {
+  const r1Model = "DeepSeek-R1-Distill-Qwen-1.5B-Q8_0.gguf";
+  /** A raw server: content only, cut into the chunks set before each request. */
+  async function rawServer(model: string) {
+    const state = { chunks: [] as string[], finishReason: "stop" };
+    server = await startFakeOpenAiServer(
+      () => ({ deltas: state.chunks.map((content) => ({ content })), finishReason: state.finishReason }),
+      model,
+    );
+    return { state, client: createClient({ baseURL: server.url, maxRetries: 0 }) };
+  }
+  /** The stream's events, and what chat() makes of the same reply. */
+  async function both(client: ReturnType<typeof createClient>) {
+    const events: StreamEvent[] = [];
+    for await (const event of client.stream(user)) events.push(event);
+    const text = (type: string) =>
+      events.map((e) => (e.type === type ? (e as { text: string }).text : "")).join("");
+    return { events, reasoning: text("reasoning"), content: text("content"), whole: await client.chat(user) };
+  }
+  const texts = (events: StreamEvent[]) =>
+    events.flatMap((e) => (e.type === "reasoning" || e.type === "content" ? [e.text] : []));
+
+  it("a raw R1 reply with only </think> is split as chat() splits it, however the tag is cut", async () => {
+    const { state, client } = await rawServer(r1Model);
+    const reply = "Let me see: 2+2 is 4.\n</think>\n\nThe answer is 4.";
+    const cuts: string[][] = [[...reply]]; // one character per chunk
+    for (let i = 1; i < reply.length; i++) cuts.push([reply.slice(0, i), reply.slice(i)]);
+    cuts.push(["Let me see: 2+2 is 4.\n</", "thi", "nk", ">\n", "\nThe answer is 4."]);
+    for (const chunks of cuts) {
+      state.chunks = chunks;
+      const { events, reasoning, content, whole } = await both(client);
+      const where = JSON.stringify(chunks);
+      expect(whole, where).toMatchObject({ reasoning: "Let me see: 2+2 is 4.", content: "The answer is 4." });
+      expect(content, where).toBe(whole.content);
+      expect(reasoning.trimEnd(), where).toBe(whole.reasoning);
+      // no piece of a tag in any event, and no answer text before the reasoning was decided
+      for (const text of texts(events))
+        expect(text, where).not.toMatch(/<\/?t?h?i?n?k?>?$|^\/?t?h?i?n?k?>|think>/);
+      const firstContent = events.findIndex((e) => e.type === "content");
+      expect(
+        events.findIndex((e) => e.type === "reasoning"),
+        where,
+      ).toBeLessThan(firstContent);
+    }
+  });
+
+  it("held text that can no longer be implicit reasoning comes out as content, as in chat()", async () => {
+    const { state, client } = await rawServer(r1Model);
+    for (const chunks of [
+      ["Use <thi", "nk>x</think> tags"], // a tag the model mentions
+      ["Just ", "4."], // no tag at all: decided when the stream ends
+      ["  <th", "ink>\nHmm.</think>", "\n\n4"], // an explicit opening tag
+    ]) {
+      state.chunks = chunks;
+      const { reasoning, content, whole } = await both(client);
+      expect({ reasoning: reasoning.trimEnd(), content }, JSON.stringify(chunks)).toEqual({
+        reasoning: whole.reasoning,
+        content: whole.content,
+      });
+    }
+    state.chunks = ["Just ", "4."];
+    const { events } = await both(client);
+    // held until the end: one content event
+    expect(events.filter((e) => e.type === "content")).toEqual([{ type: "content", text: "Just 4." }]);
+    // truncated before any tag: content, as chat() says, with no reasoning to call truncated
+    state.chunks = ["Let me think about"];
+    state.finishReason = "length";
+    const truncated = await both(client);
+    expect(truncated.content).toBe(truncated.whole.content);
+    expect(truncated.events.at(-1)).toEqual({ type: "finish", reason: "length", reasoningTruncated: false });
+  });
+
+  it("other models' content streams at once; a </think> with no <think> is dropped, never shown", async () => {
+    const { state, client } = await rawServer("Phi-3-mini-4k-instruct");
+    state.chunks = ["Hello", " there", ", friend."];
+    const plain = await both(client);
+    expect(plain.events.filter((e) => e.type === "content").map((e) => (e as { text: string }).text)).toEqual(
+      ["Hello", " there", ", friend."],
+    );
+    for (const chunks of [
+      ["Let me see.\n</th", "ink>\n\n4"],
+      ["Let me see.\n<", "/think>", "\n", "\n4"],
+    ]) {
+      state.chunks = chunks;
+      const { events, content, whole } = await both(client);
+      expect(content, JSON.stringify(chunks)).toBe("Let me see.\n4");
+      expect(whole).toMatchObject({ reasoning: "Let me see.", content: "4" });
+      for (const text of texts(events)) expect(text).not.toMatch(/[<>]/);
+    }
+    // a tag already in the first text is decided as chat() decides it
+    state.chunks = ["Let me see.\n</think>\n\n4"];
+    expect(await both(client)).toMatchObject({ reasoning: "Let me see.\n", content: "4" });
+  });
+});
+
 describe("truncation and finish reasons", () => {
   it("finish reason length inside the reasoning is reported as truncated, with no answer", async () => {
     const s = await serve({ deltas: [{ content: "<think>step 1, step 2" }], finishReason: "length" });

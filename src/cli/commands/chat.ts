@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { createClient } from "../../client/index.js";
+import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-options.js";
 import { runChatSession, type ChatSettings } from "../ui/chat-session.js";
 
 /** Flags of `servelab chat`. */
@@ -16,6 +17,12 @@ export interface ChatFlags {
   apiKey?: string;
   /** Model profile for the embedded model. Default: from the model. */
   profile?: string;
+  /** `key=value` changes to the embedded model's profile (see `servelab serve --help`). */
+  profileOption: string[];
+  /** CPU threads of the embedded model. Default: the available cores. */
+  threads?: number;
+  /** Context tokens of the embedded model. Default: min(the model's, 4096). */
+  ctxSize?: number;
   system?: string;
   temperature?: number;
   topP?: number;
@@ -56,6 +63,14 @@ export function registerChatCommand(program: Command): void {
       process.env.SERVELAB_API_KEY,
     )
     .option("--profile <name>", "model profile for --model: deepseek-r1-distill, phi-3 or generic")
+    .option(
+      "--profile-option <key=value>",
+      "change one profile behaviour for --model (repeatable; keys below)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option("--threads <n>", "CPU threads for --model", parseNumberIn("--threads", 1, 1024, true))
+    .option("--ctx-size <n>", "context tokens for --model", parseNumberIn("--ctx-size", 16, 1_048_576, true))
     .option("--system <text>", "system prompt")
     .option(
       "--temperature <t>",
@@ -78,6 +93,7 @@ Examples:
   servelab chat --url http://127.0.0.1:8080/v1 --hide-thinking
   servelab chat -m DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf --math`,
     )
+    .addHelpText("after", `\n${profileOptionsHelp()}`)
     .action(async (flags: ChatFlags) => {
       await runChat(flags);
     });
@@ -94,6 +110,15 @@ async function runChat(flags: ChatFlags): Promise<void> {
     ...(flags.topP === undefined ? {} : { top_p: flags.topP }),
     ...(flags.maxTokens === undefined ? {} : { max_tokens: flags.maxTokens }),
   };
+  const profileOptions = parseProfileOptions(flags.profileOption);
+  const modelOnly = [
+    ["--profile", flags.profile !== undefined],
+    ["--profile-option", flags.profileOption.length > 0],
+    ["--threads", flags.threads !== undefined],
+    ["--ctx-size", flags.ctxSize !== undefined],
+  ].find(([, given]) => given);
+  if (flags.model === undefined && modelOnly !== undefined)
+    throw new InvalidArgumentError(`${String(modelOnly[0])} applies to --model; a server has its own`);
   let baseURL = flags.url;
   let label = flags.url ?? "http://127.0.0.1:8000/v1";
   let cleanup: (() => Promise<void>) | undefined;
@@ -102,12 +127,20 @@ async function runChat(flags: ChatFlags): Promise<void> {
     const { createEngineFromSpec } = await import("../../engines/create-engine.js");
     const { startServer } = await import("../../server/index.js");
     process.stderr.write(`loading ${flags.model} ...\n`);
-    const engine = await createEngineFromSpec({ engine: "embedded", model: flags.model });
+    // one reply at a time: one sequence
+    const engine = await createEngineFromSpec({
+      engine: "embedded",
+      model: flags.model,
+      parallel: 1,
+      ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      ...(flags.ctxSize === undefined ? {} : { ctxSize: flags.ctxSize }),
+    });
     const server = await startServer({
       engine,
       host: "127.0.0.1",
       port: 0,
       ...(flags.profile === undefined ? {} : { profile: flags.profile }),
+      profileOptions,
     });
     cleanup = async () => {
       await server.close();

@@ -4,6 +4,7 @@ import { Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { formatBytes, formatMs } from "../../core/format.js";
 import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/create-engine.js";
+import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-options.js";
 import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
 import type { ServerLimits } from "../../server/request.js";
@@ -15,6 +16,7 @@ interface ServeFlags extends EngineSpecOptions {
   apiKey?: string;
   apiKeyFile?: string;
   profile?: string;
+  profileOption: string[];
   requestTimeout?: number;
   bodyLimit?: number;
   maxTokensCeiling?: number;
@@ -131,6 +133,12 @@ export function registerServeCommand(program: Command): void {
       "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)",
     )
     .option(
+      "--profile-option <key=value>",
+      "change one profile behaviour (repeatable; keys below)",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option(
       "--request-timeout <ms>",
       "abort requests that take longer (504)",
       parsePositiveIntegerOption("--request-timeout"),
@@ -191,6 +199,7 @@ Examples:
 Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: application/json' \\
         -d '{"messages":[{"role":"user","content":"What is 4*4?"}]}'`,
     )
+    .addHelpText("after", `\n${profileOptionsHelp()}`)
     .action(async (flags: ServeFlags, command: Command) => {
       const verbose = Boolean(command.optsWithGlobals().verbose);
       await runServe(flags, verbose);
@@ -210,6 +219,7 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     throw new InvalidArgumentError("--api-key must not be empty");
   if (flags.auditLogText && flags.auditLog === undefined)
     throw new InvalidArgumentError("--audit-log-text needs --audit-log <file>");
+  const profileOptions = parseProfileOptions(flags.profileOption);
   const limits: Partial<ServerLimits> = {
     ...(flags.maxTokensCeiling === undefined ? {} : { maxTokensCeiling: flags.maxTokensCeiling }),
     ...(flags.maxMessages === undefined ? {} : { maxMessages: flags.maxMessages }),
@@ -241,6 +251,7 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     port: flags.port,
     ...(apiKey === undefined ? {} : { apiKey }),
     ...(flags.profile === undefined ? {} : { profile: flags.profile }),
+    profileOptions,
     ...(flags.requestTimeout === undefined ? {} : { requestTimeoutMs: flags.requestTimeout }),
     ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
     limits,

@@ -7,6 +7,7 @@ import {
   getProfile,
   prepareMessages,
   profileNames,
+  promptClosesReasoning,
   resolveProfile,
 } from "../../../src/models/profiles.js";
 import { renderChatTemplate } from "../../../src/models/chat-template.js";
@@ -136,6 +137,30 @@ describe("ensurePromptSuffix", () => {
         expect(ensurePromptSuffix(r1, once)).toBe(once);
       }),
     );
+  });
+  it("per request: thinking=false closes the reasoning, thinking=true opens it without a profile suffix", () => {
+    const rendered = renderChatTemplate(
+      { chatTemplate: r1Template, bosToken: "<｜begin▁of▁sentence｜>", eosToken: "<｜end▁of▁sentence｜>" },
+      [{ role: "user", content: "Hi" }],
+      { variables: { enable_thinking: false } },
+    );
+    const closed = "<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>\n</think>";
+    expect(ensurePromptSuffix(r1, rendered, { thinking: false })).toBe(closed);
+    // a template that knows no enable_thinking gets the same closed block
+    expect(ensurePromptSuffix(r1, "<｜User｜>Hi<｜Assistant｜><think>\n", { thinking: false })).toBe(
+      "<｜User｜>Hi<｜Assistant｜><think>\n</think>",
+    );
+    expect(promptClosesReasoning(r1, closed)).toBe(true);
+    expect(promptClosesReasoning(r1, ensurePromptSuffix(r1, closed))).toBe(false);
+    const unforced = { ...r1 };
+    delete unforced.promptSuffix;
+    expect(ensurePromptSuffix(unforced, closed)).toBe(closed);
+    expect(ensurePromptSuffix(unforced, closed, { thinking: true })).toBe(
+      "<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>\n",
+    );
+    // profiles without reasoning tags ignore it
+    expect(ensurePromptSuffix(phi, "<|assistant|>\n", { thinking: false })).toBe("<|assistant|>\n");
+    expect(promptClosesReasoning(phi, "</think>")).toBe(false);
   });
   it("leaves prompts of profiles without a suffix alone", () => {
     expect(ensurePromptSuffix(phi, "<|user|>\nHi<|end|>\n<|assistant|>\n")).toBe(

@@ -213,3 +213,16 @@ describe("properties", () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe("createReasoningParser with reasoningClosed (thinking disabled in the prompt)", () => {
+  it("classifies everything as the answer, trims its leading whitespace and reports it complete", () => {
+    const parser = createReasoningParser(r1, { reasoningClosed: true });
+    expect(parser.push("\n\nThe answer")).toEqual({ reasoning: "", content: "The answer" });
+    expect(parser.push(" is 4.</think>")).toEqual({ reasoning: "", content: " is 4.</think>" });
+    expect(parser.finish()).toEqual({ reasoning: "", content: "", reasoningComplete: true });
+    // without it the same text is reasoning that never ended
+    const open = createReasoningParser(r1);
+    expect(open.push("The answer is 4.").reasoning).toBe("The answer is 4.");
+    expect(open.finish().reasoningComplete).toBe(false);
+  });
+});

@@ -50,10 +50,64 @@ describe("createRepetitionGuard", () => {
     const short = createRepetitionGuard({ minPeriod: 8, minRepeats: 3 });
     expect(short.push("abcdefg".repeat(10))).toBe(false);
   });
+  it("stops short word loops ('Wait, ' and 'Hmm. ' 500 times) once they fill shortMinLength characters", () => {
+    for (const span of ["Wait, ", "Hmm. ", "Wait ", "no, ", "等等，"]) {
+      const text = "Let me think about it. " + span.repeat(500);
+      for (const size of [1, 5, 64]) {
+        const guard = createRepetitionGuard();
+        let pushed = 0;
+        while (pushed < text.length && !guard.push(text.slice(pushed, pushed + size))) pushed += size;
+        expect(guard.triggered, `${JSON.stringify(span)} in chunks of ${size}`).toBe(true);
+        expect(guard.match?.period).toBe(span.length);
+        expect(guard.match?.span.length).toBe(span.length);
+        expect((span + span).includes(guard.match?.span ?? "-")).toBe(true);
+        // soon after the default 128 characters of the loop, long before the 500 repeats end
+        expect(pushed).toBeLessThan(23 + 128 + 2 * size);
+      }
+    }
+  });
+  it("short rule: not before shortMinLength characters; 0 turns it off", () => {
+    const guard = createRepetitionGuard({ shortMinLength: 60 });
+    expect(guard.push("Wait, ".repeat(9) + "Wait,")).toBe(false); // 59 characters
+    expect(guard.push(" ")).toBe(true);
+    expect(guard.match).toMatchObject({ period: 6, repeats: 10 });
+    expect(createRepetitionGuard({ shortMinLength: 0 }).push("Wait, ".repeat(500))).toBe(false);
+  });
+  it("short rule: no false positives on digits, separators, indentation and letter-only runs", () => {
+    const legit = [
+      "1" + "0".repeat(400), // a large power of ten
+      "0." + "3".repeat(400), // a repeating decimal
+      "0, ".repeat(300), // a zero vector
+      "1, 1, ".repeat(150),
+      "=".repeat(500), // separators
+      "- ".repeat(300),
+      "| --- ".repeat(100) + "|",
+      "0 & ".repeat(200), // a LaTeX matrix row
+      "\\\\ ".repeat(300), // LaTeX line breaks
+      " ".repeat(500), // indentation
+      "\t".repeat(500),
+      "\n".repeat(500),
+      "0x" + "f".repeat(400), // a hex mask
+      "A".repeat(500) + "==", // base64 of zeros
+      "AT".repeat(250), // DNA
+      "hahaha".repeat(80),
+      "#".repeat(300),
+      ".".repeat(300),
+      "_".repeat(300),
+    ];
+    for (const text of legit) {
+      const guard = createRepetitionGuard();
+      expect(guard.push(text), JSON.stringify(text.slice(0, 20))).toBe(false);
+    }
+    // and a code block with indentation and a repeated short statement count
+    const code = "def f(x):\n" + "    x += 1\n".repeat(5) + "    return x\n";
+    expect(createRepetitionGuard().push(code)).toBe(false);
+  });
   it("rejects bad options", () => {
     expect(() => createRepetitionGuard({ minPeriod: 0 })).toThrow(InvalidArgumentError);
     expect(() => createRepetitionGuard({ minPeriod: 10, maxPeriod: 5 })).toThrow(InvalidArgumentError);
     expect(() => createRepetitionGuard({ minRepeats: 1 })).toThrow(/minRepeats/);
+    expect(() => createRepetitionGuard({ shortMinLength: 10 })).toThrow(/shortMinLength/);
   });
   it("any span of 8..200 distinct-ish characters repeated K times triggers, at the K-th repeat (property)", () => {
     fc.assert(
