@@ -2,10 +2,12 @@
  * `runBench`: a load generator for any OpenAI-compatible server whose numbers can be trusted. Per-token
  * inter-token latency (chunks spread by usage deltas), TTFT of any output (reasoning included) and TTFO of the
  * answer, latency from intended send times under open-loop load (no coordinated omission), records written as
- * each request finishes, results.json / requests.jsonl / report.md.
+ * each request finishes, results.json / requests.jsonl / report.md, rewritten after every finished level-run
+ * so an interrupted bench leaves a readable partial result and can be resumed (see ./resume.ts).
  */
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ServelabError } from "../core/errors.js";
+import { InvalidArgumentError, ServelabError } from "../core/errors.js";
 import { version } from "../core/version.js";
 import { JsonLinesWriter, writeJsonFile } from "../report/json.js";
 import { findMaxConcurrency } from "./capacity.js";
@@ -21,6 +23,18 @@ import { selectServerMetrics } from "./prometheus.js";
 import type { MetricSamples } from "./prometheus.js";
 import { RunRecorder, createRequestRecord } from "./recorder.js";
 import { ResourceSampler } from "./resources.js";
+import {
+  benchPlanFile,
+  findBenchPlan,
+  finishedRunsFile,
+  readBenchPlan,
+  readFinishedWork,
+  resumeOptions,
+  runKey,
+  toSavedOptions,
+  writeBenchPlan,
+} from "./resume.js";
+import type { BenchPlan, FinishedUnit, FinishedWork } from "./resume.js";
 import type { ResourceReport } from "./resources.js";
 import { aggregateRuns } from "./stats.js";
 import type { Distribution } from "./stats.js";
@@ -44,6 +58,8 @@ export type { ResourceReport } from "./resources.js";
 export type { Tokenizer } from "./tokenizer.js";
 export type { Distribution, RunAggregate } from "./stats.js";
 export { renderBenchTable, renderBenchMarkdown } from "./summary.js";
+export { readBenchPlan } from "./resume.js";
+export type { BenchPlan } from "./resume.js";
 
 /** Live progress of the current run. */
 export interface BenchProgress {
@@ -150,7 +166,27 @@ function aggregateLevel(runs: RunSummary[], withGoodput: boolean): LevelAggregat
  * cannot be reached and no --model was given.
  */
 export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): Promise<BenchResult> {
-  const resolved = resolveBenchOptions(options);
+  let plan: BenchPlan | undefined;
+  let given = options;
+  if (options.resume === true) {
+    if (typeof options.out !== "string")
+      throw new InvalidArgumentError("resume needs the folder of the bench to go on with (out)", {
+        param: "resume",
+      });
+    plan = readBenchPlan(options.out);
+    given = resumeOptions(plan, options, options.out);
+  }
+  const resolved = resolveBenchOptions(given);
+  if (plan === undefined && resolved.out !== undefined && findBenchPlan(resolved.out) !== undefined)
+    throw new InvalidArgumentError(
+      `${resolved.out} already holds a bench run (${benchPlanFile}): go on with it with --resume ${resolved.out}, or choose another --out`,
+      { param: "out" },
+    );
+  const finished: FinishedWork =
+    plan === undefined || resolved.out === undefined
+      ? { runs: new Map(), capacity: undefined }
+      : readFinishedWork(resolved.out);
+  const session = (plan?.sessions ?? 0) + 1;
   const signal = options.signal;
   const startedAt = new Date();
   const tokenizer =
@@ -171,6 +207,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
   if (tokenizer !== undefined) clientOptions.tokenizer = tokenizer;
   const client = new BenchClient(clientOptions);
   let writer: JsonLinesWriter | undefined;
+  let finishedWriter: JsonLinesWriter | undefined;
   const sampler = new ResourceSampler({ sampleGpu: resolved.sampleGpu, serverPid: resolved.serverPid });
   try {
     const workload = await buildWorkload(resolved, tokenizer);
@@ -236,6 +273,18 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
     if (resolved.out !== undefined) {
       outDir = resolved.out;
       writer = new JsonLinesWriter(join(outDir, "requests.jsonl"));
+      // Written first, so that even a bench killed in its first run can be resumed.
+      writeBenchPlan(outDir, {
+        kind: "servelab-bench",
+        version: 1,
+        options: toSavedOptions(given),
+        apiKey: Boolean(resolved.apiKey),
+        customTokenizer: resolved.tokenizer !== undefined && typeof resolved.tokenizer !== "string",
+        startedAt: plan?.startedAt ?? startedAt.toISOString(),
+        sessions: session,
+      });
+      if (plan === undefined) rmSync(join(outDir, finishedRunsFile), { force: true });
+      finishedWriter = new JsonLinesWriter(join(outDir, finishedRunsFile));
     }
     sampler.start();
     const random = createRandom(resolved.seed);
@@ -323,6 +372,7 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
               source: p?.source,
               keepChunks: resolved.keepChunks,
             });
+            if (session > 1) record.session = session;
             prepared[index] = undefined;
             writer?.write(
               record.chunkLog === undefined ? record : { ...record, chunkLog: undefined, itl: undefined },
@@ -339,29 +389,97 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
       return recorder.summarize();
     };
 
-    const levels: LevelResult[] = [];
-    for (const level of resolved.levels) {
-      if (isAborted()) break;
+    // Runs per level (by its place in the plan), in run order: kept from earlier sessions or new.
+    const runsByLevel = new Map<number, RunSummary[]>();
+    const levelResult = (level: LoadLevel, label: string, runs: RunSummary[]): LevelResult => ({
+      label,
+      mode: level.mode,
+      concurrency: level.mode === "concurrency" ? level.concurrency : null,
+      rate: level.mode === "rate" ? level.rate : null,
+      runs,
+      aggregate: aggregateLevel(runs, resolved.slo !== undefined),
+    });
+    const collectLevels = (): LevelResult[] =>
+      resolved.levels.flatMap((level, levelIndex) => {
+        const runs = runsByLevel.get(levelIndex) ?? [];
+        return runs.length === 0 ? [] : [levelResult(level, levelLabel(level), runs)];
+      });
+    let capacity: CapacityResult | null = finished.capacity ?? null;
+    const buildResult = (
+      partial: boolean,
+      metricsAfter: MetricSamples | null,
+      resources: ResourceReport,
+    ): BenchResult => {
+      const levels = collectLevels();
+      return {
+        servelabVersion: version,
+        startedAt: plan?.startedAt ?? startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        partial,
+        options: {
+          ...resolved,
+          apiKey: resolved.apiKey === undefined ? null : "(set)",
+          argv: redactArgv(resolved.argv),
+          tokenizer:
+            typeof resolved.tokenizer === "string"
+              ? resolved.tokenizer
+              : resolved.tokenizer === undefined
+                ? null
+                : "(custom)",
+        },
+        environment,
+        server: { url: resolved.url, model, models: models ?? null, metricsBefore, metricsAfter },
+        workload: { name: workload.name, prompts: workload.size, ignoreEos },
+        levels,
+        capacity,
+        resources,
+        notes: [
+          ...collectNotes(levels, ignoreEos, resolved),
+          ...(session > 1
+            ? [
+                `resumed (session ${session}): runs that earlier sessions finished were kept, runs cut short were measured again; server metrics and resources are this session's; requests.jsonl also holds the records of the attempts cut short (a record's session tells them apart)`,
+              ]
+            : []),
+        ],
+        outDir,
+      };
+    };
+    const save = (result: BenchResult): void => {
+      if (outDir === null) return;
+      writeJsonFile(join(outDir, "results.json"), result);
+      writeFileSync(join(outDir, "report.md"), renderBenchMarkdown(result));
+    };
+    const recordFinished = (unit: FinishedUnit): void => {
+      if (outDir === null) return;
+      finishedWriter?.write(unit);
+      // A readable partial result after every finished run, whatever ends the process later.
+      save(buildResult(true, null, sampler.report()));
+    };
+
+    for (const [levelIndex, level] of resolved.levels.entries()) {
       const label = levelLabel(level);
       const runs: RunSummary[] = [];
-      for (let run = 1; run <= resolved.runs && !isAborted(); run++) {
+      runsByLevel.set(levelIndex, runs);
+      for (let run = 1; run <= resolved.runs; run++) {
+        const kept = finished.runs.get(runKey(levelIndex, label, run));
+        if (kept !== undefined) {
+          runs.push(kept);
+          continue;
+        }
+        if (isAborted()) continue;
         const summary = await runOnce(level, label, run, resolved.runs, resolved.requests, "measure");
-        if (summary.requests > 0 || !isAborted()) runs.push(summary);
+        if (isAborted()) {
+          // Cut short: shown in this partial result, not kept for a resume.
+          if (summary.requests > 0) runs.push(summary);
+          continue;
+        }
+        runs.push(summary);
+        recordFinished({ type: "run", levelIndex, level: label, run, session, summary });
       }
-      const result: LevelResult = {
-        label,
-        mode: level.mode,
-        concurrency: level.mode === "concurrency" ? level.concurrency : null,
-        rate: level.mode === "rate" ? level.rate : null,
-        runs,
-        aggregate: aggregateLevel(runs, resolved.slo !== undefined),
-      };
-      levels.push(result);
-      hooks.onLevel?.(result);
+      if (runs.length > 0) hooks.onLevel?.(levelResult(level, label, runs));
     }
 
-    let capacity: CapacityResult | null = null;
-    if (resolved.findMaxConcurrency && resolved.slo !== undefined && !isAborted()) {
+    if (capacity === null && resolved.findMaxConcurrency && resolved.slo !== undefined && !isAborted()) {
       capacity = await findMaxConcurrency({
         min: resolved.searchMin,
         max: resolved.searchMax,
@@ -379,45 +497,17 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
             "capacity",
           ),
       });
+      if (!isAborted()) recordFinished({ type: "capacity", session, capacity });
     }
     clearInterval(progressTimer);
     const metricsAfter = await readMetrics();
-    const resources = sampler.stop();
-
-    const result: BenchResult = {
-      servelabVersion: version,
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      partial: isAborted(),
-      options: {
-        ...resolved,
-        apiKey: resolved.apiKey === undefined ? null : "(set)",
-        argv: redactArgv(resolved.argv),
-        tokenizer:
-          typeof resolved.tokenizer === "string"
-            ? resolved.tokenizer
-            : resolved.tokenizer === undefined
-              ? null
-              : "(custom)",
-      },
-      environment,
-      server: { url: resolved.url, model, models: models ?? null, metricsBefore, metricsAfter },
-      workload: { name: workload.name, prompts: workload.size, ignoreEos },
-      levels,
-      capacity,
-      resources,
-      notes: collectNotes(levels, ignoreEos, resolved),
-      outDir,
-    };
-    if (outDir !== null) {
-      writeJsonFile(join(outDir, "results.json"), result);
-      const { writeFileSync } = await import("node:fs");
-      writeFileSync(join(outDir, "report.md"), renderBenchMarkdown(result));
-    }
+    const result = buildResult(isAborted(), metricsAfter, sampler.stop());
+    save(result);
     return result;
   } finally {
     sampler.stop();
     writer?.close();
+    finishedWriter?.close();
     await client.close();
     if (ownsTokenizer) await tokenizer?.dispose?.();
   }

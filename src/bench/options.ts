@@ -81,6 +81,10 @@ export interface BenchOptions {
   argv?: readonly string[];
   /** Stops the bench: in-flight requests are aborted and partial results written. */
   signal?: AbortSignal;
+  /** Go on with the interrupted bench in `out` (`servelab bench --resume DIR`): its options come
+   * from DIR/plan.json (only url, apiKey, serverPid, sampleGpu, readMetrics and tokenizer may be
+   * given again), the runs it finished are kept, the rest is run, and one results.json covers all. */
+  resume?: boolean;
 }
 
 export type LoadLevel =

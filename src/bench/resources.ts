@@ -118,8 +118,13 @@ export class ResourceSampler {
 
   stop(): ResourceReport {
     if (this.timer !== undefined) clearInterval(this.timer);
-    this.harnessPeak = Math.max(this.harnessPeak, process.memoryUsage.rss() / 1048576);
     if (this.child !== undefined && this.child.exitCode === null) this.child.kill("SIGTERM");
+    return this.report();
+  }
+
+  /** What was sampled so far (sampling goes on). */
+  report(): ResourceReport {
+    this.harnessPeak = Math.max(this.harnessPeak, process.memoryUsage.rss() / 1048576);
     const samples = this.gpuFailed ? [] : parseNvidiaSmiLines(this.gpuText);
     return {
       gpu:

@@ -88,6 +88,10 @@ export interface RequestRecord {
   /** True when ignore_eos was asked for but the server stopped early with finish_reason "stop". */
   ignoreEosIgnored: boolean;
   error: RequestError | null;
+  /** The session of a resumed bench that sent it (2 for the first resume, ...); absent in the
+   * first. A run cut short is run again in a later session: the records of a run's last session
+   * are the ones its summary counts. */
+  session?: number;
   /** Present only with `keepChunks`. */
   chunkLog?: ChunkLogEntry[];
   /** Present only with `keepChunks`: the per-token ITL values. */

@@ -107,6 +107,10 @@ export class EngineError extends ServelabError {
   }
 }
 
+/** The engine failed while serving (a fatal native error, a supervised process that died): requests fail
+ * fast with it (HTTP 503, OpenAI code `engine_failed`) until the engine is restarted. */
+export class EngineFailedError extends EngineError {}
+
 export class GgufError extends ServelabError {
   readonly path: string | undefined;
   constructor(message: string, path?: string, options: ServelabErrorOptions = {}) {

@@ -4,6 +4,8 @@
  * OpenAI-compatible server it attaches to).
  */
 
+import type { ServelabError } from "../core/errors.js";
+
 export type EngineKind = "llama-cpp" | "vllm" | "upstream";
 
 /** A precision mode. GGUF tensor types for the embedded engine; dtype/quantization names for vLLM. */
@@ -114,6 +116,8 @@ export type EngineState = "created" | "loading" | "ready" | "failed" | "disposed
 
 export interface Engine extends AsyncDisposable {
   readonly state: EngineState;
+  /** Why the engine is in state "failed" (a load that failed, or a failure while serving). */
+  readonly failure?: ServelabError | undefined;
   /** Valid once load() resolved. */
   info(): EngineInfo;
   stats(): EngineStats;
@@ -131,5 +135,8 @@ export interface Engine extends AsyncDisposable {
   /** Streams one generation. Breaking out of the loop aborts it and frees its sequence. Throws
    * ContextLengthExceededError before the first event when the prompt does not fit. */
   generate(request: GenerateRequest): AsyncIterable<GenerateEvent>;
+  /** Engines that can be started again: aborts what runs, releases what is left of the old engine
+   * and loads again; resolves when ready. Valid in any state but "disposed". */
+  restart?(signal?: AbortSignal): Promise<void>;
   dispose(): Promise<void>;
 }

@@ -6,6 +6,11 @@
  * ask for its next token at the same moment, so node-llama-cpp decodes them in one batch; requests
  * beyond `parallel` wait in a bounded queue. A free sequence keeps its tokens, so a request whose prompt shares a prefix with
  * what a sequence already holds skips that prefix (the prompt cache).
+ *
+ * A fatal failure (see isFatalNativeError: node-llama-cpp's model or context disposed under the engine,
+ * a decode that failed for a reason no request caused) turns the engine "failed": every running and
+ * waiting generation ends at once with EngineFailedError, what is left of the native objects is
+ * released, and restart() loads the model again. Errors a request causes do not fail the engine.
  */
 import os from "node:os";
 import v8 from "node:v8";
@@ -24,6 +29,7 @@ import {
   AbortedError,
   ContextLengthExceededError,
   EngineError,
+  EngineFailedError,
   InvalidArgumentError,
   ModelNotFoundError,
   QueueFullError,
@@ -117,6 +123,29 @@ export function createNativeMemoryCollector(
   };
 }
 
+/**
+ * Whether an error from node-llama-cpp in the middle of a generation means the engine cannot go on
+ * (true), or only that this generation failed (false). Fatal: the native model or context is gone
+ * (node-llama-cpp's DisposedError, the addon's "... is disposed"), llama_decode failed with a
+ * compute or allocation error ("Eval has failed", or an exception out of llama_decode: llama.cpp
+ * leaves the state of every sequence in that batch in doubt), memory exhausted, a failed ggml
+ * assertion. Not fatal: a batch that found no KV slot (the context is full for that request), a
+ * token that could not be sampled, and anything else unrecognised: such a generation fails and its
+ * sequence is cleared, and the engine fails only if three generations in a row end that way.
+ */
+export function isFatalNativeError(err: unknown): boolean {
+  if (err instanceof ServelabError) return false;
+  // lifecycle-utils' DisposedError keeps the name "Error"; its message is "Object is disposed".
+  if (err instanceof Error && err.constructor.name === "DisposedError") return true;
+  const message = errorMessage(err);
+  return /\bis disposed\b|\bis not loaded\b|Eval has failed|when calling "llama_decode"|out of memory|failed to allocate|bad_alloc|GGML_ASSERT/i.test(
+    message,
+  );
+}
+
+/** Native failures in a row (no generation succeeding between them) that fail the engine. */
+const nativeFailuresToFail = 3;
+
 /** Where a busy sequence is in its generation loop, for the step barrier. */
 type SlotPhase =
   /** Admitted, or its last token is with the consumer: it will come to the barrier. */
@@ -169,6 +198,16 @@ export class LlamaCppEngine implements Engine {
   #stepTimerExpired = false;
   #steps = 0;
   #stepSequences = 0;
+  #failure: ServelabError | undefined;
+  /** One per generation running or waiting for a sequence: a failure or a restart aborts them all. */
+  readonly #generations = new Set<AbortController>();
+  /** Stops listening to node-llama-cpp's dispose events (the engine's own disposal is no failure). */
+  #unwatchNative: (() => void) | undefined;
+  /** A load or restart in progress. */
+  #starting: Promise<void> | undefined;
+  /** Releasing what a failure left (see #fail). */
+  #releasing: Promise<void> | undefined;
+  #nativeFailuresInARow = 0;
 
   constructor(options: LlamaCppEngineOptions) {
     this.#options = options;
@@ -199,6 +238,10 @@ export class LlamaCppEngine implements Engine {
     return this.#state;
   }
 
+  get failure(): ServelabError | undefined {
+    return this.#state === "failed" ? this.#failure : undefined;
+  }
+
   info(): EngineInfo {
     if (this.#info === undefined) throw new EngineError("the engine is not loaded yet");
     return this.#info;
@@ -225,14 +268,43 @@ export class LlamaCppEngine implements Engine {
 
   async load(signal?: AbortSignal): Promise<void> {
     if (this.#state !== "created") throw new EngineError(`cannot load an engine in state ${this.#state}`);
+    this.#starting = this.#start(signal).finally(() => (this.#starting = undefined));
+    return this.#starting;
+  }
+
+  /**
+   * Loads the model again: aborts the generations running and waiting (EngineError "restarting"),
+   * disposes what is left of the old model and context, then loads as load() does. For an engine
+   * that failed; on a ready one it reloads all the same.
+   */
+  async restart(signal?: AbortSignal): Promise<void> {
+    if (this.#state === "disposed") throw new EngineError("the engine was disposed");
+    await this.#starting?.catch(() => undefined);
+    this.#starting = (async () => {
+      this.#state = "loading";
+      this.#abortAll(new EngineError("the engine is restarting"));
+      await this.#releasing;
+      await this.#whenIdle();
+      await this.#disposeNative({ keepBackend: true });
+      if (this.#state !== "loading") throw new EngineError("the engine was disposed");
+      await this.#start(signal);
+    })().finally(() => (this.#starting = undefined));
+    return this.#starting;
+  }
+
+  async #start(signal: AbortSignal | undefined): Promise<void> {
     this.#state = "loading";
+    this.#failure = undefined;
+    this.#nativeFailuresInARow = 0;
     const started = performance.now();
     try {
       const { getLlama, LlamaLogLevel, resolveModelFile } = await import("node-llama-cpp");
       const modelPath = await resolveModelPath(this.#options, resolveModelFile);
       signal?.throwIfAborted();
       const gpu = this.#options.gpu ?? "auto";
-      this.#llama = await getLlama({
+      // A restart keeps the backend (loading it takes seconds) unless it is what was disposed.
+      if (this.#llama?.disposed === true) this.#llama = undefined;
+      this.#llama ??= await getLlama({
         gpu: gpu === "cpu" ? false : gpu,
         build: "never",
         logLevel: LlamaLogLevel.warn,
@@ -295,20 +367,75 @@ export class LlamaCppEngine implements Engine {
         this.#vramUsed = vram.used;
       }
       this.#loadTimeMs = performance.now() - started;
+      if (this.#state !== "loading") throw new AbortedError("the engine was disposed while loading");
+      this.#watchNative(this.#llama, this.#model, this.#context);
       this.#state = "ready";
     } catch (err) {
-      this.#state = "failed";
       await this.#disposeNative();
-      if (err instanceof ServelabError) throw err;
-      if (signal?.aborted) throw new AbortedError("model loading was aborted", { cause: err });
-      throw new ServelabError(
-        "MODEL_LOAD_FAILED",
-        `could not load ${this.#options.model}: ${errorMessage(err)}`,
-        {
-          cause: err,
-        },
-      );
+      if (this.#state !== "loading") throw err;
+      this.#state = "failed";
+      this.#failure =
+        err instanceof ServelabError
+          ? err
+          : signal?.aborted
+            ? new AbortedError("model loading was aborted", { cause: err })
+            : new ServelabError(
+                "MODEL_LOAD_FAILED",
+                `could not load ${this.#options.model}: ${errorMessage(err)}`,
+                { cause: err },
+              );
+      throw this.#failure;
     }
+  }
+
+  /** A model, context or backend disposed by anyone but the engine can never decode again. */
+  #watchNative(llama: Llama, model: LlamaModel, context: LlamaContext): void {
+    // Disposing the backend disposes its models, and a model its contexts; the events come
+    // innermost first, and the reason names the outermost object that was disposed.
+    const onDispose = () =>
+      this.#fail(
+        `the llama.cpp ${llama.disposed ? "backend" : model.disposed ? "model" : "context"} was disposed`,
+      );
+    const listeners = [llama, model, context].map((o) => o.onDispose.createListener(onDispose));
+    this.#unwatchNative = () => listeners.forEach((listener) => listener.dispose());
+  }
+
+  /**
+   * The engine cannot go on: state "failed", every generation running or waiting ends now with the
+   * failure (none waits for a decode that will never come), and the native objects are released
+   * once the aborted generations have unwound. The first failure's reason is the one kept.
+   */
+  #fail(reason: string, cause?: unknown): void {
+    if (this.#state !== "ready") return;
+    const failure = new EngineFailedError(
+      `the engine failed: ${reason}`,
+      cause === undefined ? {} : { cause },
+    );
+    this.#state = "failed";
+    this.#failure = failure;
+    this.#abortAll(failure);
+    this.#releasing = (async () => {
+      await this.#whenIdle();
+      if (this.#state === "failed") await this.#disposeNative({ keepBackend: true }).catch(() => undefined);
+    })().finally(() => (this.#releasing = undefined));
+  }
+
+  #abortAll(reason: ServelabError): void {
+    for (const controller of this.#generations) controller.abort(reason);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(reason);
+    // Sequences at the step barrier go on to their (aborted) step now.
+    if (this.#stepTimer !== undefined) clearTimeout(this.#stepTimer);
+    this.#stepTimer = undefined;
+    this.#stepTimerExpired = false;
+    for (const waiter of this.#stepWaiters.splice(0)) waiter.release();
+  }
+
+  /** Resolves once no generation holds a sequence (aborted ones end within a decode step), or after
+   * 5 s: a generation stuck in native code must not keep a restart waiting forever. */
+  async #whenIdle(): Promise<void> {
+    const deadline = performance.now() + 5000;
+    while (this.#slots.some((s) => s.busy) && performance.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   async countTokens(text: string): Promise<number> {
@@ -338,14 +465,45 @@ export class LlamaCppEngine implements Engine {
   }
 
   async *#generate(request: GenerateRequest): AsyncGenerator<GenerateEvent, void, undefined> {
-    if (this.#state !== "ready") throw new EngineError(`the engine is not ready (state: ${this.#state})`);
-    const model = this.#requireModel();
+    this.#requireModel();
     if (request.input.type === "chat") {
       const prompt = await this.renderChat(request.input.messages);
       yield* this.#generate({ ...request, input: { type: "text", text: prompt } });
       return;
     }
-    const promptTokens = this.#tokenize(request.input.text);
+    // The engine's own abort (a failure, a restart) ends the generation with the reason; the
+    // request's signal (a client that left, a deadline) ends it with finish reason "abort".
+    const engineAbort = new AbortController();
+    this.#generations.add(engineAbort);
+    const signal =
+      request.signal === undefined
+        ? engineAbort.signal
+        : AbortSignal.any([request.signal, engineAbort.signal]);
+    try {
+      for await (const event of this.#generateText(request.input.text, { ...request, signal })) {
+        if (event.type === "done" && engineAbort.signal.aborted) break;
+        yield event;
+      }
+    } catch (err) {
+      if (engineAbort.signal.aborted) throw engineAbort.signal.reason;
+      if (err instanceof ServelabError) throw err;
+      if (isFatalNativeError(err) || ++this.#nativeFailuresInARow >= nativeFailuresToFail) {
+        this.#fail(errorMessage(err), err);
+        throw this.#failure ?? err;
+      }
+      throw err;
+    } finally {
+      this.#generations.delete(engineAbort);
+    }
+    if (engineAbort.signal.aborted) throw engineAbort.signal.reason;
+  }
+
+  async *#generateText(
+    text: string,
+    request: GenerateRequest,
+  ): AsyncGenerator<GenerateEvent, void, undefined> {
+    const model = this.#requireModel();
+    const promptTokens = this.#tokenize(text);
     const contextSize = this.info().contextSize;
     if (promptTokens.length === 0) throw new EngineError("the prompt is empty after tokenization");
     if (promptTokens.length >= contextSize)
@@ -356,6 +514,7 @@ export class LlamaCppEngine implements Engine {
     let finishReason: FinishReason = "length";
     let stopSequence: string | undefined;
     let completionTokens = 0;
+    let nativeError = false;
     try {
       const sequence = slot.sequence;
       // Reuse the longest prefix the sequence already holds; keep at least one token to evaluate.
@@ -398,7 +557,15 @@ export class LlamaCppEngine implements Engine {
       finishReason = "stop";
       try {
         while (true) {
-          if (!first) await this.#awaitStep(slot);
+          if (!first) {
+            await this.#awaitStep(slot);
+            // Aborted at the barrier (a failure releases it at once): no further decode.
+            if (request.signal?.aborted) {
+              slot.phase = "outside";
+              finishReason = "abort";
+              break;
+            }
+          }
           slot.phase = first ? "prefill" : "decoding";
           first = false;
           let step: IteratorResult<Token>;
@@ -443,9 +610,19 @@ export class LlamaCppEngine implements Engine {
           yield { type: "text", text: rest, tokens: pendingTokens, time: performance.now() };
       }
       if (request.signal?.aborted) finishReason = "abort";
+    } catch (err) {
+      nativeError = !(err instanceof ServelabError);
+      throw err;
     } finally {
+      // A native error may leave the sequence's cache out of step with its tokens: forget them, so
+      // no later request reuses them as a cached prefix.
+      if (nativeError && this.#state === "ready")
+        await slot.sequence
+          .eraseContextTokenRanges([{ start: 0, end: slot.sequence.nextTokenIndex }])
+          .catch((err: unknown) => this.#fail(`could not clear a sequence: ${errorMessage(err)}`, err));
       this.#releaseSlot(slot);
     }
+    if (finishReason !== "abort") this.#nativeFailuresInARow = 0;
     yield {
       type: "done",
       finishReason,
@@ -571,24 +748,32 @@ export class LlamaCppEngine implements Engine {
 
   #requireModel(): LlamaModel {
     if (this.#model === undefined || this.#state !== "ready")
-      throw new EngineError(`the engine is not ready (state: ${this.#state})`);
+      throw this.failure ?? new EngineError(`the engine is not ready (state: ${this.#state})`);
     return this.#model;
   }
 
-  async #disposeNative(): Promise<void> {
+  /** Disposes the context and model, and the backend unless `keepBackend` (a restart reuses it). */
+  async #disposeNative({ keepBackend = false } = {}): Promise<void> {
+    this.#unwatchNative?.();
+    this.#unwatchNative = undefined;
     for (const waiter of this.#waiters.splice(0)) waiter.reject(new EngineError("the engine was stopped"));
-    await this.#context?.dispose();
-    await this.#model?.dispose();
-    await this.#llama?.dispose();
+    const { llama, model, context } = { llama: this.#llama, model: this.#model, context: this.#context };
     this.#context = undefined;
     this.#model = undefined;
-    this.#llama = undefined;
     this.#slots = [];
+    await context?.dispose();
+    await model?.dispose();
+    if (keepBackend) return;
+    this.#llama = undefined;
+    await llama?.dispose();
   }
 
   async dispose(): Promise<void> {
     if (this.#state === "disposed") return;
     this.#state = "disposed";
+    this.#abortAll(new EngineError("the engine was disposed"));
+    // A load in progress sees the state and releases what it made (see #start).
+    await this.#releasing;
     await this.#disposeNative();
   }
 

@@ -359,6 +359,9 @@ export function createVllmEngine(options: VllmEngineOptions): VllmEngine {
     get state() {
       return state;
     },
+    get failure() {
+      return state === "failed" ? crashError : undefined;
+    },
     get pid() {
       return proc?.isRunning() === true ? proc.pid : undefined;
     },

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
+  EngineFailedError,
   InvalidRequestError,
   QueueFullError,
   ServelabError,
@@ -29,6 +30,7 @@ import { appendMathInstruction } from "../core/math-answer.js";
 import { createReasoningParser } from "../models/reasoning-parser.js";
 import { createRepetitionGuard } from "../models/repetition-guard.js";
 import type { AuditLog } from "./audit.js";
+import { superviseEngine, type EngineSupervisor, type RestartPolicy } from "./engine-supervisor.js";
 import { runGeneration, type GenerationEnd, type GenerationItem } from "./generation.js";
 import { ServerMetrics } from "./metrics.js";
 import { toHttpError, openAiError } from "./openai-error.js";
@@ -70,9 +72,14 @@ export interface ServerOptions {
   /** Milliseconds in-flight requests get to finish when the server closes before they are aborted.
    * Default 10 000. */
   shutdownGraceMs?: number;
-  /** Restart an engine that failed while serving (a supervised vLLM that died), with backoff.
-   * Only engines with a `restart()` method; default false. */
+  /** Restart an engine that failed while serving (a fatal llama.cpp error, a supervised vLLM that
+   * died): bounded attempts with backoff (see `restartPolicy`). Only engines with a `restart()`
+   * method; default false (the failure is logged and /health answers 503). */
   restartFailedEngine?: boolean;
+  /** Attempts and backoff of those restarts. */
+  restartPolicy?: RestartPolicy;
+  /** One line per engine failure and per restart attempt (the CLI prints them). */
+  onEngineEvent?: (line: string) => void;
 }
 
 export interface RequestLogEntry {
@@ -138,7 +145,8 @@ interface ServerState {
   /** Generation requests per client address, running or queued. */
   perClient: Map<string, number>;
   closing: boolean;
-  restarting: boolean;
+  /** Set by startServer: watches for failures and restarts the engine. */
+  supervisor: EngineSupervisor | undefined;
   records: WeakMap<FastifyRequest, RequestRecord>;
 }
 
@@ -173,6 +181,7 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     metrics: new ServerMetrics({
       running: () => engine.stats().running,
       waiting: () => engine.stats().waiting,
+      engineUp: () => (engine.state === "ready" ? 1 : 0),
     }),
     limits: { ...defaultLimits, ...options.limits },
     options,
@@ -180,7 +189,7 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     inflight: new Set(),
     perClient: new Map(),
     closing: false,
-    restarting: false,
+    supervisor: undefined,
     records: new WeakMap(),
   };
   const app = Fastify({
@@ -262,9 +271,21 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
 
   app.get("/health", async (_request, reply) => {
     if (engine.state === "ready") return { status: "ok" };
+    const restart = state.supervisor?.status;
+    const error = engineFailure(state);
     return reply.code(503).send({
-      status: state.restarting ? "restarting" : engine.state === "failed" ? "failed" : "loading",
-      ...(state.loadError === undefined ? {} : { error: state.loadError }),
+      status: isRestarting(state) ? "restarting" : engine.state === "failed" ? "failed" : "loading",
+      ...(error === undefined ? {} : { error }),
+      ...(restart === undefined
+        ? {}
+        : {
+            restart: {
+              attempt: restart.attempt,
+              attempts: restart.attempts,
+              phase: restart.phase,
+              ...(restart.lastError === undefined ? {} : { last_error: restart.lastError }),
+            },
+          }),
     });
   });
 
@@ -340,14 +361,26 @@ function finishRequest(state: ServerState, request: FastifyRequest, status: numb
     });
 }
 
+/** Why the engine does not serve: the failure being recovered from, the engine's, or the load's. */
+function engineFailure(state: ServerState): string | undefined {
+  return state.supervisor?.status?.reason ?? state.engine.failure?.message ?? state.loadError;
+}
+
+function isRestarting(state: ServerState): boolean {
+  const phase = state.supervisor?.status?.phase;
+  return phase === "waiting" || phase === "restarting";
+}
+
 function requireReady(state: ServerState): void {
-  if (state.engine.state !== "ready")
-    throw new ServelabError(
-      "ENGINE_FAILED",
-      state.engine.state === "failed"
-        ? `the model failed: ${state.loadError ?? "see the server log"}`
-        : "the model is still loading; retry when /health answers 200",
+  const engineState = state.engine.state;
+  if (engineState === "ready") return;
+  if (isRestarting(state))
+    throw new EngineFailedError(
+      `${engineFailure(state) ?? "the engine failed"}; it is restarting, retry when /health answers 200`,
     );
+  if (engineState === "failed")
+    throw new EngineFailedError(engineFailure(state) ?? "the engine failed; see the server log");
+  throw new ServelabError("ENGINE_FAILED", "the model is still loading; retry when /health answers 200");
 }
 
 function checkModel(state: ServerState, requested: string | undefined): void {
@@ -757,7 +790,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
   })();
   ready.catch(() => {});
-  const stopWatching = options.restartFailedEngine === true ? watchEngine(state, ready) : () => undefined;
+  const supervisor = superviseEngine(options.engine, {
+    restart: options.restartFailedEngine === true,
+    ...(options.restartPolicy === undefined ? {} : { policy: options.restartPolicy }),
+    metrics: state.metrics,
+    log: options.onEngineEvent,
+    ready,
+  });
+  state.supervisor = supervisor;
+  const stopWatching = () => supervisor.stop();
   let closing: Promise<CloseResult> | undefined;
   const shutdown = (closeOptions: CloseOptions = {}): Promise<CloseResult> => {
     stopWatching();
@@ -800,43 +841,4 @@ async function drainAndClose(
   while (state.inflight.size > 0 && performance.now() < abortDeadline) await sleep(10);
   await app.close();
   return { drained: before - aborted, aborted };
-}
-
-/** Restarts an engine that failed while serving (one with `restart()`), backing off 1 s to 30 s. */
-function watchEngine(state: ServerState, ready: Promise<void>): () => void {
-  const engine = state.engine as Engine & { restart?: (signal?: AbortSignal) => Promise<void> };
-  if (typeof engine.restart !== "function") return () => undefined;
-  const controller = new AbortController();
-  let backoffMs = 1_000;
-  let timer: NodeJS.Timeout | undefined;
-  const check = async () => {
-    timer = undefined;
-    if (controller.signal.aborted) return;
-    if (engine.state === "failed" && !state.restarting) {
-      state.restarting = true;
-      try {
-        await engine.restart!(controller.signal);
-        state.loadError = undefined;
-        backoffMs = 1_000;
-      } catch (err) {
-        state.loadError = `restart failed: ${errorMessage(err)}`;
-        await sleep(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 30_000);
-      } finally {
-        state.restarting = false;
-      }
-    }
-    if (!controller.signal.aborted) timer = setTimeout(() => void check(), 200);
-  };
-  // Only once the first load succeeded: a model that never loaded is a configuration error.
-  ready.then(
-    () => {
-      if (!controller.signal.aborted) timer = setTimeout(() => void check(), 200);
-    },
-    () => undefined,
-  );
-  return () => {
-    controller.abort();
-    if (timer !== undefined) clearTimeout(timer);
-  };
 }

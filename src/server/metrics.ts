@@ -31,6 +31,8 @@ class Histogram {
 export interface GaugeSource {
   running(): number;
   waiting(): number;
+  /** 1 while the engine serves, else 0. */
+  engineUp?(): number;
 }
 
 export class ServerMetrics {
@@ -39,6 +41,8 @@ export class ServerMetrics {
   #promptTokens = 0;
   #generatedTokens = 0;
   #cachedPromptTokens = 0;
+  #engineFailures = 0;
+  readonly #engineRestarts = { ok: 0, failed: 0 };
   readonly ttft = new Histogram(latencyBucketsSeconds);
   readonly itl = new Histogram(latencyBucketsSeconds);
   readonly e2e = new Histogram(latencyBucketsSeconds);
@@ -58,6 +62,16 @@ export class ServerMetrics {
     this.#promptTokens += prompt;
     this.#generatedTokens += generated;
     this.#cachedPromptTokens += cached;
+  }
+
+  /** The engine failed while serving. */
+  countEngineFailure(): void {
+    this.#engineFailures++;
+  }
+
+  /** A restart of a failed engine ended, well or not. */
+  countEngineRestart(ok: boolean): void {
+    this.#engineRestarts[ok ? "ok" : "failed"]++;
   }
 
   /** Requests that finished with `reason` so far (tests and the repetition counter use it). */
@@ -88,6 +102,13 @@ export class ServerMetrics {
     out += this.e2e.render("servelab_request_duration_seconds", "Time from request to the last token.");
     out += `# HELP servelab_requests_running Requests generating now.\n# TYPE servelab_requests_running gauge\nservelab_requests_running ${this.gauges.running()}\n`;
     out += `# HELP servelab_requests_waiting Requests waiting for a sequence.\n# TYPE servelab_requests_waiting gauge\nservelab_requests_waiting ${this.gauges.waiting()}\n`;
+    if (this.gauges.engineUp !== undefined)
+      out += `# HELP servelab_engine_up 1 while the engine serves, 0 while it loads, restarts or has failed.\n# TYPE servelab_engine_up gauge\nservelab_engine_up ${this.gauges.engineUp()}\n`;
+    out += `# HELP servelab_engine_failures_total Engine failures while serving.\n# TYPE servelab_engine_failures_total counter\nservelab_engine_failures_total ${this.#engineFailures}\n`;
+    out += "# HELP servelab_engine_restarts_total Restarts of a failed engine, by result.\n";
+    out += "# TYPE servelab_engine_restarts_total counter\n";
+    out += `servelab_engine_restarts_total{result="ok"} ${this.#engineRestarts.ok}\n`;
+    out += `servelab_engine_restarts_total{result="failed"} ${this.#engineRestarts.failed}\n`;
     return out;
   }
 }

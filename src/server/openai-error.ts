@@ -2,7 +2,7 @@
  * The one place errors become HTTP responses: OpenAI's `{"error": {message, type, param, code}}`
  * with the right status, whatever was thrown (a ServelabError, a Fastify error, anything else).
  */
-import { ServelabError, QueueFullError, errorMessage } from "../core/errors.js";
+import { EngineFailedError, ServelabError, QueueFullError, errorMessage } from "../core/errors.js";
 
 export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -58,7 +58,13 @@ export function toHttpError(err: unknown): HttpError {
     if (err instanceof QueueFullError) headers["retry-after"] = String(err.retryAfterSeconds);
     return {
       status: err.code === "UPSTREAM_FAILED" && typeof upstreamStatus === "number" ? upstreamStatus : status,
-      body: openAiError(status, err.message, type, err.param ?? null, codeNames[err.code] ?? null),
+      body: openAiError(
+        status,
+        err.message,
+        type,
+        err.param ?? null,
+        err instanceof EngineFailedError ? "engine_failed" : (codeNames[err.code] ?? null),
+      ),
       headers,
     };
   }

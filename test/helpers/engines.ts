@@ -1,10 +1,8 @@
 /**
  * Engine decorators for the reliability tests. They wrap a real engine (llama.cpp on a tiny model):
- * `throttleEngine` makes a generation hold its sequence for a known time whatever the machine's speed;
- * `faultyEngine` injects the failures a native engine can have (an error mid-generation, a dead
- * engine), so the server's handling of them runs against the real slot pool.
+ * `throttleEngine` makes a generation hold its sequence for a known time whatever the machine's speed.
+ * (Engine failures are caused for real under the engine: see reliability-engine-faults.test.ts.)
  */
-import { EngineError } from "../../src/core/errors.js";
 import type { Engine, EngineState, GenerateEvent, GenerateRequest } from "../../src/engines/engine.js";
 
 function forward(
@@ -41,45 +39,4 @@ export function throttleEngine(engine: Engine, delayMs: number): Engine {
     }),
     () => engine.state,
   );
-}
-
-export interface FaultyEngine extends Engine {
-  /** The next generations throw `error` after `afterEvents` events (a native error mid-decode). */
-  failNext(error: Error, afterEvents: number, count?: number): void;
-  /** From now on the engine reports `failed` and every generation throws at once (it died). */
-  kill(message: string): void;
-  /** Back to the wrapped engine's state. */
-  revive(): void;
-}
-
-export function faultyEngine(engine: Engine): FaultyEngine {
-  let failure: { error: Error; afterEvents: number; count: number } | undefined;
-  let dead: string | undefined;
-  const base = forward(
-    engine,
-    (request) => ({
-      async *[Symbol.asyncIterator]() {
-        if (dead !== undefined) throw new EngineError(dead);
-        const planned = failure;
-        if (planned !== undefined && --planned.count <= 0) failure = undefined;
-        let seen = 0;
-        for await (const event of engine.generate(request)) {
-          if (planned !== undefined && seen++ >= planned.afterEvents) throw planned.error;
-          yield event;
-        }
-      },
-    }),
-    () => (dead !== undefined ? "failed" : engine.state),
-  );
-  return Object.assign(base, {
-    failNext(error: Error, afterEvents: number, count = 1) {
-      failure = { error, afterEvents, count };
-    },
-    kill(message: string) {
-      dead = message;
-    },
-    revive() {
-      dead = undefined;
-    },
-  });
 }

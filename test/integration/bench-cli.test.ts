@@ -1,6 +1,7 @@
 /**
  * `servelab bench` as a user runs it (the built CLI, dist/): against `servelab serve` on a tiny synthetic
- * model, both child processes. The issue's done-when command, a wrong API key, bad flags, and Ctrl-C mid-run.
+ * model, both child processes. The issue's done-when command, a wrong API key, bad flags, Ctrl-C mid-run,
+ * and a multi-level run interrupted after its first level, then resumed.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -9,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BenchResult, RequestRecord } from "../../src/bench/index.js";
+import type { FinishedUnit } from "../../src/bench/resume.js";
 import { tinyModel } from "../helpers/models.js";
 
 const cli = join(import.meta.dirname, "../../dist/cli/index.js");
@@ -195,5 +197,103 @@ describe("servelab bench against servelab serve", () => {
     expect(result.partial).toBe(true);
     expect(result.levels[0]?.runs[0]?.completed).toBe(finished.length);
     expect(readFileSync(join(out, "report.md"), "utf8")).toContain("(partial)");
+  });
+
+  it("interrupted after its first level, --resume runs only what did not finish and merges one result", async () => {
+    const out = join(dir, "resumed");
+    const jsonl = join(out, "requests.jsonl");
+    const runsFile = join(out, "runs.jsonl");
+    const finishedUnits = (): FinishedUnit[] =>
+      existsSync(runsFile)
+        ? readFileSync(runsFile, "utf8")
+            .split("\n")
+            .filter((l) => l !== "")
+            .map((l) => JSON.parse(l) as FinishedUnit)
+        : [];
+    // Interrupt once c=1 is finished and c=2 has started: c=2's run is cut short.
+    // prettier-ignore
+    const first = await bench(
+      ["--url", url, "--api-key", apiKey, "--concurrency", "1,2,4", "--requests", "12", "--max-tokens", "24", "--out", out],
+      (child) => {
+        const poll = setInterval(() => {
+          if (finishedUnits().length === 0 || !existsSync(jsonl)) return;
+          if (readLines(jsonl).some((r) => r.level === "c=2")) {
+            clearInterval(poll);
+            child.kill("SIGINT");
+          }
+        }, 20);
+        child.once("exit", () => clearInterval(poll));
+      },
+    );
+    expect(first.code, first.stderr).toBe(130);
+    expect(first.stderr).toContain(
+      `interrupted: to run what did not finish: servelab bench --resume ${out} --api-key KEY (keys are not saved)\n`,
+    );
+    expect(finishedUnits().map((u) => (u.type === "run" ? [u.level, u.run, u.session] : u.type))).toEqual([
+      ["c=1", 1, 1],
+    ]);
+    const partial = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchResult;
+    expect(partial.partial).toBe(true);
+    expect(partial.levels[0]?.label).toBe("c=1");
+    const cut = readLines(jsonl).filter((r) => r.level === "c=2");
+    expect(cut.length).toBeGreaterThan(0);
+    expect(cut.length, "c=2 finished before the signal: the test did not cut a run short").toBeLessThan(12);
+
+    // Only the flags that say where the server is may change; the key is asked for again.
+    const changed = await bench(["--resume", out, "--api-key", apiKey, "--concurrency", "8"]);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain("drop --concurrency");
+    // A new bench into the folder would mix two runs: it is refused, and says how to go on.
+    const again = await bench(["--url", url, "--api-key", apiKey, "--out", out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(
+      `already holds a bench run (plan.json): go on with it with --resume ${out}`,
+    );
+    const keyless = await bench(["--resume", out]);
+    expect(keyless.code).toBe(2);
+    expect(keyless.stderr).toContain("used an API key, which is never saved");
+
+    const resumed = await bench(["--resume", out, "--api-key", apiKey]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    for (const c of [1, 2, 4])
+      expect(resumed.stdout.match(new RegExp(`^c=${c} +1 +12 +0 `, "gmu")), `c=${c} once`).toHaveLength(1);
+    expect(resumed.stdout).not.toContain("PARTIAL");
+
+    const result = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as BenchResult;
+    expect(result.partial).toBe(false);
+    expect(result.startedAt).toBe(partial.startedAt);
+    expect(result.options.argv).toContain("--concurrency");
+    expect(result.levels.map((l) => [l.label, l.runs.map((r) => [r.requests, r.completed])])).toEqual([
+      ["c=1", [[12, 12]]],
+      ["c=2", [[12, 12]]],
+      ["c=4", [[12, 12]]],
+    ]);
+    // c=1 is the run the first session finished, not measured again.
+    expect(result.levels[0]?.runs[0]).toEqual(partial.levels[0]?.runs[0]);
+    expect(result.notes.some((n) => n.startsWith("resumed (session 2)"))).toBe(true);
+    expect(finishedUnits().map((u) => (u.type === "run" ? [u.level, u.run, u.session] : u.type))).toEqual([
+      ["c=1", 1, 1],
+      ["c=2", 1, 2],
+      ["c=4", 1, 2],
+    ]);
+
+    // Every record is there: c=1 from the first session, the attempt of c=2 that was cut short
+    // (kept for the record), and c=2 again and c=4 from the second (marked session 2).
+    const records = readLines(jsonl);
+    const bySession = (level: string, session: number | undefined) =>
+      records.filter((r) => r.level === level && r.session === session);
+    expect(bySession("c=1", undefined)).toHaveLength(12);
+    expect(bySession("c=1", 2)).toHaveLength(0);
+    expect(bySession("c=2", undefined)).toHaveLength(cut.length);
+    expect(bySession("c=2", 2)).toHaveLength(12);
+    expect(bySession("c=4", 2)).toHaveLength(12);
+    expect(records).toHaveLength(36 + cut.length);
+    expect([...bySession("c=2", 2), ...bySession("c=4", 2)].every((r) => r.ok)).toBe(true);
+
+    const markdown = readFileSync(join(out, "report.md"), "utf8");
+    expect(markdown).not.toContain("(partial)");
+    for (const c of [1, 2, 4])
+      // Once in the summary table (runs 1, ok 12) and once in the runs table (run 1, 12 requests).
+      expect(markdown.match(new RegExp(`^\\| c=${c} \\| 1 \\| 12 \\| 0 \\|`, "gmu"))).toHaveLength(2);
   });
 });

@@ -25,6 +25,7 @@ interface ServeFlags extends EngineSpecOptions {
   maxStopLength?: number;
   maxConcurrentPerClient?: number;
   shutdownGrace: number;
+  restartOnFailure: number;
   cors?: string[];
   accessLog?: boolean;
   auditLog?: string;
@@ -179,6 +180,12 @@ export function registerServeCommand(program: Command): void {
       parseIntegerOption("--shutdown-grace", 0, 3_600_000),
       10_000,
     )
+    .option(
+      "--restart-on-failure <attempts>",
+      "restart an engine that fails while serving, up to this many attempts in a row (backoff 1 s, 2 s, 4 s ... 30 s); 0: never (/health answers 503)",
+      parseIntegerOption("--restart-on-failure", 0, 1000),
+      3,
+    )
     .option("--cors <origins...>", "allow these browser origins (* for any); CORS is off by default")
     .option("--access-log", "print one line per request (never prompt or answer text)")
     .option(
@@ -256,7 +263,9 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     ...(flags.bodyLimit === undefined ? {} : { bodyLimit: flags.bodyLimit }),
     limits,
     shutdownGraceMs: flags.shutdownGrace,
-    restartFailedEngine: true,
+    restartFailedEngine: flags.restartOnFailure > 0,
+    restartPolicy: { attempts: flags.restartOnFailure },
+    onEngineEvent: (line) => process.stderr.write(`${line}\n`),
     ...(auditLog === undefined ? {} : { auditLog }),
     ...(flags.cors === undefined ? {} : { corsOrigins: flags.cors }),
     ...(flags.accessLog
