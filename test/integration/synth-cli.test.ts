@@ -102,6 +102,32 @@ describe("servelab synth and inspect", () => {
     expect(r.stdout).toMatch(/script of \d+ tokens/);
   });
 
+  it("--vocab-from without R1's tokens gets them and R1's template, and says so", async () => {
+    const out = join(dir, "r1-qwen2-vocab.gguf");
+    const vocab = join(root, "assets/tokenizers/ggml-vocab-qwen2.gguf");
+    const r = await servelab(
+      "synth",
+      "tiny-deepseek-r1-distill-qwen",
+      "--type",
+      "q4_0",
+      "--vocab-from",
+      vocab,
+      "-o",
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("lacked <｜begin▁of▁sentence｜> (151646), <|EOT|> (151647), <think> (151648)");
+    const info = await servelab("inspect", out, "--json", "--no-tensors");
+    const x = JSON.parse(info.stdout) as {
+      summary: { chatTemplate: string };
+      metadata: Record<string, unknown>;
+    };
+    expect(x.summary.chatTemplate).toContain("{{'<｜Assistant｜><think>\\n'}}");
+    expect(x.summary.chatTemplate).not.toContain("<|im_start|>");
+    expect(x.metadata["tokenizer.ggml.bos_token_id"]).toBe(151646);
+    expect(x.metadata["tokenizer.ggml.eos_token_id"]).toBe(151650);
+  });
+
   it("reports bad input in one line with a fix-it message", async () => {
     const bad = await servelab("synth", "nope");
     expect(bad.code).toBe(2);

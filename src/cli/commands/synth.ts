@@ -36,9 +36,11 @@ Examples:
   $ servelab synth deepseek-r1-distill-qwen-1.5b --type f32 --dry-run
   $ servelab synth tiny-deepseek-r1-distill-qwen -o tiny.gguf --script $'<think>\\nLet me compute 4*4.\\n</think>\\n\\nThe answer is \\\\boxed{16}.'
   $ servelab synth tiny-phi-3 --type q4_0 --seed 7 -o tiny-phi.gguf --force
+  $ servelab synth deepseek-r1-distill-qwen-1.5b --type q8_0 --vocab-from other-model.gguf
 
 Weights are seeded random numbers (std 0.02) with the exact architecture, so a synthetic model costs
 what the real one costs. A --script model continues any prompt with TEXT and then ends the sequence.
+--vocab-from adds the preset's special tokens and chat template when the file lacks them.
 Default output: $SERVELAB_CACHE/models or ~/.cache/servelab/models/<preset>-<type>[-<script hash>].gguf`;
 
 function parseSeed(s: string): number {
@@ -55,7 +57,11 @@ async function printList(json: boolean): Promise<void> {
   for (const p of PRESETS) {
     const sizes: Record<string, number> = {};
     for (const type of SYNTH_TYPES) sizes[type] = (await planModel({ preset: p, type })).fileSize;
-    rows.push({ ...p, parameters: countPresetParameters(p, VOCAB_SIZES[p.vocabulary]), sizes });
+    rows.push({
+      ...p,
+      parameters: countPresetParameters(p, VOCAB_SIZES[p.vocabulary]),
+      sizes,
+    });
   }
   if (json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
@@ -69,6 +75,10 @@ async function printList(json: boolean): Promise<void> {
         "\n",
     );
   }
+}
+
+function listTokens(tokens: readonly { id: number; text: string }[]): string {
+  return tokens.map((t) => `${t.text} (${t.id})`).join(", ");
 }
 
 function progressPrinter(): (p: { bytesWritten: number; totalBytes: number }) => void {
@@ -95,7 +105,10 @@ export function registerSynthCommand(program: Command): void {
     .option("-o, --output <file>", "output file (default: the cache folder)")
     .option("--seed <n>", "seed of the random weights", "0")
     .option("--script <text>", "make a scripted model that continues any prompt with TEXT, then stops")
-    .option("--vocab-from <file>", "copy every tokenizer.* key (vocabulary, template) from this GGUF")
+    .option(
+      "--vocab-from <file>",
+      "copy every tokenizer.* key (vocabulary, template) from this GGUF; the preset's special tokens and template are added when it lacks them",
+    )
     .option("--tokenizer <kind>", "real: the preset's real vocabulary (builtin is not available yet)", "real")
     .option("--force", "overwrite an existing file")
     .option("--dry-run", "print the tensor table and the exact file size; write nothing")
@@ -125,7 +138,7 @@ export function registerSynthCommand(program: Command): void {
       };
       if (flags.dryRun) {
         const plan = await planModel(options);
-        const path = flags.output ?? defaultModelPath(plan.preset.id, plan.type, flags.script);
+        const path = flags.output ?? defaultModelPath(plan.preset.id, plan.type, options);
         if (flags.json) {
           const tensors = plan.tensors.map((t) => ({
             name: t.name,
@@ -158,5 +171,9 @@ export function registerSynthCommand(program: Command): void {
         `wrote ${result.path}\n  ${result.preset} ${result.type}, ${formatParameters(result.parameters)} parameters, ${formatBytes(result.bytes)} (${result.bytes} bytes) in ${seconds.toFixed(1)} s` +
           `${result.scriptTokens === undefined ? "" : `, script of ${result.scriptTokens} tokens`}\n`,
       );
+      if (result.addedSpecialTokens.length > 0)
+        process.stdout.write(
+          `  ${flags.vocabFrom ?? "the vocabulary"} lacked ${listTokens(result.addedSpecialTokens)}: added, with ${result.preset}'s chat template\n`,
+        );
     });
 }
