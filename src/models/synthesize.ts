@@ -21,6 +21,7 @@ import {
   type PresetTensor,
   type SynthType,
 } from "./presets.js";
+import { buildBuiltinVocabulary } from "./tokenizer/builtin-bpe.js";
 import {
   TokenType,
   addSpecialTokens,
@@ -33,6 +34,14 @@ import {
 
 /** Bumped whenever the bytes synthesizeModel writes for the same options change (cache keys use it). */
 export const GENERATOR_VERSION = 2;
+
+/**
+ * The tokenizer of a synthetic model: "real", the preset's real vocabulary (Qwen2 with R1's special
+ * tokens: 151,936 entries; Phi-3: 32,064), or "builtin", servelab's own byte-level BPE of 256 bytes and
+ * 256 merges plus the preset's special tokens and template (a tiny model of a few hundred KB).
+ */
+export type TokenizerKind = "real" | "builtin";
+export const TOKENIZER_KINDS: readonly TokenizerKind[] = ["real", "builtin"];
 
 /** Options of synthesizeModel and planModel. */
 export interface SynthesizeOptions {
@@ -51,6 +60,8 @@ export interface SynthesizeOptions {
    * tokens and chat template are added when the file lacks them (see addSpecialTokens).
    */
   vocabFrom?: string;
+  /** The preset's real vocabulary, or servelab's small built-in one. Default "real". */
+  tokenizer?: TokenizerKind;
   /** Overwrite an existing file. Default false. */
   force?: boolean;
   /** Called as the tensor data is written. */
@@ -99,13 +110,14 @@ export function resolveModelCacheDir(env: NodeJS.ProcessEnv = process.env): stri
 /** What, besides the preset and type, sets a synthetic model's default file name. */
 export interface ModelPathOptions {
   script?: string | undefined;
+  tokenizer?: TokenizerKind | undefined;
   vocabFrom?: string | undefined;
 }
 
 const shortHash = (text: string): string => createHash("sha256").update(text).digest("hex").slice(0, 12);
 
 /**
- * The default output path: <cache>/models/<preset>-<type>[-vocab-<hash of the file>]
+ * The default output path: <cache>/models/<preset>-<type>[-builtin-bpe][-vocab-<hash of the file>]
  * [-<hash of script>].gguf. The tokenizer is in the name so that a model with another vocabulary never
  * takes the place of the default model (resolveDefaultModel).
  */
@@ -116,6 +128,7 @@ export function defaultModelPath(
   env: NodeJS.ProcessEnv = process.env,
 ): string {
   let name = `${preset}-${type}`;
+  if (options.tokenizer === "builtin") name += "-builtin-bpe";
   if (options.vocabFrom !== undefined) name += `-vocab-${shortHash(resolve(options.vocabFrom))}`;
   if (options.script !== undefined) name += `-${shortHash(options.script)}`;
   return join(resolveModelCacheDir(env), `${name}.gguf`);
@@ -233,14 +246,36 @@ function checkType(type: string): SynthType {
   return type as SynthType;
 }
 
-/** The vocabulary a model gets: the preset's real one, or a file's with the preset's specials. */
+function checkTokenizer(options: SynthesizeOptions): TokenizerKind {
+  const kind = options.tokenizer ?? "real";
+  if (!TOKENIZER_KINDS.includes(kind)) {
+    throw new InvalidArgumentError(
+      `--tokenizer must be one of ${TOKENIZER_KINDS.join(", ")}, got '${String(kind)}'`,
+      { param: "tokenizer" },
+    );
+  }
+  if (kind === "builtin" && options.vocabFrom !== undefined) {
+    throw new InvalidArgumentError("--tokenizer builtin and --vocab-from exclude each other: pass one", {
+      param: "tokenizer",
+    });
+  }
+  return kind;
+}
+
+/** The vocabulary a model gets: the preset's real one, the built-in BPE, or a file's, with the preset's specials. */
 async function resolveVocabulary(
   preset: ModelPreset,
   options: SynthesizeOptions,
 ): Promise<{ vocab: Vocabulary; added: readonly { id: number; text: string }[] }> {
+  const kind = checkTokenizer(options);
   if (options.vocabFrom !== undefined) {
     const r = addSpecialTokens(await loadVocabulary({ path: options.vocabFrom }), preset.vocabulary);
     return { vocab: r.vocabulary, added: r.added };
+  }
+  if (kind === "builtin") {
+    // R1's real pre-tokenizer name; both select llama.cpp's Qwen2 word splitting
+    const pre = preset.vocabulary === "qwen2-r1" ? "deepseek-r1-qwen" : undefined;
+    return { vocab: addSpecialTokens(buildBuiltinVocabulary(pre), preset.vocabulary).vocabulary, added: [] };
   }
   return { vocab: await loadVocabulary(preset.vocabulary), added: [] };
 }

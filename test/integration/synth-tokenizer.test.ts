@@ -158,4 +158,15 @@ describe("--vocab-from gives the model its preset's special tokens and chat temp
     expect([made.bos, made.eos]).toEqual([1, 32000]);
     expect(made.template).toBe(source.template); // the file's Phi-3 template, not the preset's Phi-3.5 one
   });
+
+  it("refuses --vocab-from together with --tokenizer builtin", async () => {
+    await expect(
+      synthesizeModel({
+        preset: "tiny-phi-3",
+        vocabFrom: phi3Vocab,
+        tokenizer: "builtin",
+        outputPath: join(dir, "x.gguf"),
+      }),
+    ).rejects.toThrow(/--tokenizer builtin and --vocab-from exclude each other/);
+  });
 });
