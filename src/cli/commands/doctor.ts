@@ -1,10 +1,8 @@
-import os from "node:os";
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import { EngineNotInstalledError } from "../../core/errors.js";
 import { formatBytes } from "../../core/format.js";
-import { freeDiskBytes, listNvidiaGpus, probeCommand, type GpuInfo } from "../../core/system.js";
-import { version as servelabVersion } from "../../core/version.js";
+import { collectSystemInfo, freeDiskBytes, probeCommand, type GpuInfo } from "../../core/system.js";
 import { probeLlamaDevices, type LlamaBackendProbe } from "../../engines/llama-cpp-devices.js";
 import { resolveVllmLauncher } from "../../engines/vllm/launcher.js";
 import { resolveModelCacheDir } from "../../models/synthesize.js";
@@ -124,24 +122,25 @@ async function probeVllm(): Promise<DoctorReport["engines"]["vllm"]> {
 /** Collects the report `servelab doctor` prints. */
 export async function runDoctor(): Promise<DoctorReport> {
   const cacheDir = resolveModelCacheDir();
-  const [freeBytes, nvidiaSmi, llama, vllm, llamaServer] = await Promise.all([
+  const [freeBytes, info, llama, vllm, llamaServer] = await Promise.all([
     freeDiskNear(cacheDir),
-    listNvidiaGpus(),
+    collectSystemInfo(),
     probeLlamaDevices(),
     probeVllm(),
     probeCommand("llama-server", ["--version"]),
   ]);
   const major = Number(process.versions.node.split(".")[0]);
-  const cores = os.availableParallelism();
-  const memory = { totalBytes: os.totalmem(), freeBytes: os.freemem() };
+  const cores = info.cores;
+  const nvidiaSmi = info.gpus;
+  const memory = { totalBytes: info.memoryTotalBytes, freeBytes: info.memoryFreeBytes };
   const inUse = llama.inUse;
   // the GPU backends tried; the CPU fallback shows as the engine's backend
   const gpuBackends = llama.backends.filter((b) => b.backend !== "cpu");
   const report: Omit<DoctorReport, "checks"> = {
-    servelab: servelabVersion,
+    servelab: info.servelab,
     node: { version: process.version, ok: major >= 20 },
-    os: { platform: process.platform, arch: process.arch, release: `${os.type()} ${os.release()}` },
-    cpu: { model: os.cpus()[0]?.model.trim() ?? "unknown", cores },
+    os: { platform: info.platform, arch: info.arch, release: info.os },
+    cpu: { model: info.cpu, cores },
     memory,
     disk: { path: cacheDir, freeBytes },
     gpus: {
