@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { access, mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { InvalidArgumentError } from "../core/errors.js";
 import { countElements } from "./gguf/types.js";
 import type { GgufMetadata } from "./gguf/metadata.js";
@@ -21,16 +21,27 @@ import {
   type PresetTensor,
   type SynthType,
 } from "./presets.js";
+import { buildBuiltinVocabulary } from "./tokenizer/builtin-bpe.js";
 import {
   TokenType,
+  addSpecialTokens,
   buildTokenizerMetadata,
   loadVocabulary,
   readTemplateAsset,
   splitScript,
+  type Vocabulary,
 } from "./tokenizer/vocab.js";
 
 /** Bumped whenever the bytes synthesizeModel writes for the same options change (cache keys use it). */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
+
+/**
+ * The tokenizer of a synthetic model: "real", the preset's real vocabulary (Qwen2 with R1's special
+ * tokens: 151,936 entries; Phi-3: 32,064), or "builtin", servelab's own byte-level BPE of 256 bytes and
+ * 256 merges plus the preset's special tokens and template (a tiny model of a few hundred KB).
+ */
+export type TokenizerKind = "real" | "builtin";
+export const TOKENIZER_KINDS: readonly TokenizerKind[] = ["real", "builtin"];
 
 /** Options of synthesizeModel and planModel. */
 export interface SynthesizeOptions {
@@ -38,14 +49,19 @@ export interface SynthesizeOptions {
   preset: string | ModelPreset;
   /** Tensor precision. Default "f16". */
   type?: SynthType;
-  /** Output file. Default: defaultModelPath(preset, type, script). */
+  /** Output file. Default: defaultModelPath(preset, type, options). */
   outputPath?: string;
   /** Seed of the random weights. Default 0. */
   seed?: number;
   /** Make a scripted model: its continuation of any prompt is this text, then end-of-sequence. */
   script?: string;
-  /** Copy every tokenizer.* key from this GGUF instead of the preset's vocabulary. */
+  /**
+   * Copy every tokenizer.* key from this GGUF instead of the preset's vocabulary. The preset's special
+   * tokens and chat template are added when the file lacks them (see addSpecialTokens).
+   */
   vocabFrom?: string;
+  /** The preset's real vocabulary, or servelab's small built-in one. Default "real". */
+  tokenizer?: TokenizerKind;
   /** Overwrite an existing file. Default false. */
   force?: boolean;
   /** Called as the tensor data is written. */
@@ -65,6 +81,8 @@ export interface ModelPlan {
   readonly vocabSize: number;
   /** Tokens of the script (each its own id), when scripted. */
   readonly scriptTokens: number | undefined;
+  /** The preset's special tokens that the --vocab-from vocabulary lacked and that were added. */
+  readonly addedSpecialTokens: readonly { id: number; text: string }[];
 }
 
 /** What synthesizeModel wrote. */
@@ -77,6 +95,7 @@ export interface SynthesizeResult {
   readonly tensorCount: number;
   readonly vocabSize: number;
   readonly scriptTokens: number | undefined;
+  readonly addedSpecialTokens: readonly { id: number; text: string }[];
 }
 
 /** The cache folder for synthetic models: $SERVELAB_CACHE/models or ~/.cache/servelab/models. */
@@ -88,16 +107,31 @@ export function resolveModelCacheDir(env: NodeJS.ProcessEnv = process.env): stri
   return join(base, "models");
 }
 
-/** The default output path: <cache>/models/<preset>-<type>[-<hash of script>].gguf. */
+/** What, besides the preset and type, sets a synthetic model's default file name. */
+export interface ModelPathOptions {
+  script?: string | undefined;
+  tokenizer?: TokenizerKind | undefined;
+  vocabFrom?: string | undefined;
+}
+
+const shortHash = (text: string): string => createHash("sha256").update(text).digest("hex").slice(0, 12);
+
+/**
+ * The default output path: <cache>/models/<preset>-<type>[-builtin-bpe][-vocab-<hash of the file>]
+ * [-<hash of script>].gguf. The tokenizer is in the name so that a model with another vocabulary never
+ * takes the place of the default model (resolveDefaultModel).
+ */
 export function defaultModelPath(
   preset: string,
   type: SynthType,
-  script?: string,
+  options: ModelPathOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  const suffix =
-    script === undefined ? "" : `-${createHash("sha256").update(script).digest("hex").slice(0, 12)}`;
-  return join(resolveModelCacheDir(env), `${preset}-${type}${suffix}.gguf`);
+  let name = `${preset}-${type}`;
+  if (options.tokenizer === "builtin") name += "-builtin-bpe";
+  if (options.vocabFrom !== undefined) name += `-vocab-${shortHash(resolve(options.vocabFrom))}`;
+  if (options.script !== undefined) name += `-${shortHash(options.script)}`;
+  return join(resolveModelCacheDir(env), `${name}.gguf`);
 }
 
 function hashName(name: string, seed: number): number {
@@ -212,6 +246,40 @@ function checkType(type: string): SynthType {
   return type as SynthType;
 }
 
+function checkTokenizer(options: SynthesizeOptions): TokenizerKind {
+  const kind = options.tokenizer ?? "real";
+  if (!TOKENIZER_KINDS.includes(kind)) {
+    throw new InvalidArgumentError(
+      `--tokenizer must be one of ${TOKENIZER_KINDS.join(", ")}, got '${String(kind)}'`,
+      { param: "tokenizer" },
+    );
+  }
+  if (kind === "builtin" && options.vocabFrom !== undefined) {
+    throw new InvalidArgumentError("--tokenizer builtin and --vocab-from exclude each other: pass one", {
+      param: "tokenizer",
+    });
+  }
+  return kind;
+}
+
+/** The vocabulary a model gets: the preset's real one, the built-in BPE, or a file's, with the preset's specials. */
+async function resolveVocabulary(
+  preset: ModelPreset,
+  options: SynthesizeOptions,
+): Promise<{ vocab: Vocabulary; added: readonly { id: number; text: string }[] }> {
+  const kind = checkTokenizer(options);
+  if (options.vocabFrom !== undefined) {
+    const r = addSpecialTokens(await loadVocabulary({ path: options.vocabFrom }), preset.vocabulary);
+    return { vocab: r.vocabulary, added: r.added };
+  }
+  if (kind === "builtin") {
+    // R1's real pre-tokenizer name; both select llama.cpp's Qwen2 word splitting
+    const pre = preset.vocabulary === "qwen2-r1" ? "deepseek-r1-qwen" : undefined;
+    return { vocab: addSpecialTokens(buildBuiltinVocabulary(pre), preset.vocabulary).vocabulary, added: [] };
+  }
+  return { vocab: await loadVocabulary(preset.vocabulary), added: [] };
+}
+
 /** Builds the metadata and tensor table of a synthetic model without writing anything. */
 export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> {
   const preset = typeof options.preset === "string" ? getPreset(options.preset) : options.preset;
@@ -222,9 +290,7 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
       param: "seed",
     });
   }
-  const vocab = await loadVocabulary(
-    options.vocabFrom === undefined ? preset.vocabulary : { path: options.vocabFrom },
-  );
+  const { vocab, added } = await resolveVocabulary(preset, options);
   const d = preset.hidden;
   let script: ScriptLayout | undefined;
   if (options.script !== undefined) {
@@ -254,7 +320,8 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
     script = { embedDir, outputDir, pairMode: ids.length + 1 > 2 * d };
   }
   const vocabSize = vocab.tokens.length;
-  const template = options.vocabFrom === undefined ? await readTemplateAsset(preset.template) : undefined;
+  // written only where the vocabulary carries no template (a foreign one was dropped by addSpecialTokens)
+  const template = await readTemplateAsset(preset.template);
   const metadata = buildArchitectureMetadata(preset, type);
   for (const [k, v] of buildTokenizerMetadata(vocab, template)) metadata.set(k, v);
   const tensors: GgufTensorSpec[] = listPresetTensors(preset, vocabSize).map((t) => ({
@@ -272,6 +339,7 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
     parameters: tensors.reduce((n, t) => n + countElements(t.shape), 0),
     vocabSize,
     scriptTokens: script === undefined ? undefined : script.embedDir.size,
+    addedSpecialTokens: added,
   };
 }
 
@@ -281,7 +349,7 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
  */
 export async function synthesizeModel(options: SynthesizeOptions): Promise<SynthesizeResult> {
   const plan = await planModel(options);
-  const path = options.outputPath ?? defaultModelPath(plan.preset.id, plan.type, options.script);
+  const path = options.outputPath ?? defaultModelPath(plan.preset.id, plan.type, options);
   if (!options.force) {
     const exists = await access(path).then(
       () => true,
@@ -308,5 +376,6 @@ export async function synthesizeModel(options: SynthesizeOptions): Promise<Synth
     tensorCount: plan.tensors.length,
     vocabSize: plan.vocabSize,
     scriptTokens: plan.scriptTokens,
+    addedSpecialTokens: plan.addedSpecialTokens,
   };
 }

@@ -6,12 +6,13 @@
  *   const path = await tinyModel();                                  // tiny R1-shaped qwen2, f16
  *   const scripted = await tinyModel({ script: "<think>\nhm\n</think>\n\nHi." });
  *   const phi = await tinyModel({ preset: "tiny-phi-3", type: "q8_0" });
+ *   const small = await tinyModel({ tokenizer: "builtin" });          // servelab's BPE: ~300 KB, not 21 MB
  */
 import { createHash } from "node:crypto";
 import { access, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GENERATOR_VERSION, synthesizeModel } from "../../src/models/synthesize.js";
+import { GENERATOR_VERSION, synthesizeModel, type TokenizerKind } from "../../src/models/synthesize.js";
 import type { SynthType } from "../../src/models/presets.js";
 
 export interface TinyModelOptions {
@@ -21,6 +22,8 @@ export interface TinyModelOptions {
   preset?: string;
   /** Default "f16". */
   type?: string;
+  /** Default "real": the preset's real vocabulary (tokenization vectors, R1's real special-token ids). */
+  tokenizer?: TokenizerKind;
 }
 
 const pending = new Map<string, Promise<string>>();
@@ -32,8 +35,9 @@ export const testModelDir = join(tmpdir(), "servelab-test-models");
 export async function tinyModel(options: TinyModelOptions = {}): Promise<string> {
   const preset = options.preset ?? "tiny-deepseek-r1-distill-qwen";
   const type = options.type ?? "f16";
+  const tokenizer = options.tokenizer ?? "real";
   const key = createHash("sha256")
-    .update(JSON.stringify({ v: GENERATOR_VERSION, preset, type, script: options.script ?? null }))
+    .update(JSON.stringify({ v: GENERATOR_VERSION, preset, type, script: options.script ?? null, tokenizer }))
     .digest("hex")
     .slice(0, 16);
   const path = join(testModelDir, `${preset}-${type}-${key}.gguf`);
@@ -51,6 +55,7 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
           type: type as SynthType,
           outputPath: path,
           force: true,
+          tokenizer,
           ...(options.script !== undefined ? { script: options.script } : {}),
         });
       }

@@ -102,6 +102,63 @@ describe("servelab synth and inspect", () => {
     expect(r.stdout).toMatch(/script of \d+ tokens/);
   });
 
+  it("--tokenizer builtin makes a tiny scripted model of a few hundred kB, named apart from the real-vocabulary one", async () => {
+    const r = await servelab(
+      "synth",
+      "tiny-deepseek-r1-distill-qwen",
+      "--tokenizer",
+      "builtin",
+      "--script",
+      "<think>\nhm\n</think>\n\nThe answer is \\boxed{4}.",
+      "--json",
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const made = JSON.parse(r.stdout) as { path: string; bytes: number; vocabSize: number };
+    expect(made.path).toMatch(/tiny-deepseek-r1-distill-qwen-f16-builtin-bpe-[0-9a-f]{12}\.gguf$/);
+    expect((await stat(made.path)).size).toBe(made.bytes);
+    expect(made.bytes).toBeLessThan(1_000_000);
+    expect(made.vocabSize).toBeLessThan(600);
+
+    const list = await servelab("synth", "--list", "--json");
+    const rows = JSON.parse(list.stdout) as {
+      id: string;
+      sizes: Record<string, number>;
+      builtinTokenizerSizes: Record<string, number>;
+    }[];
+    for (const row of rows.filter((x) => x.id.startsWith("tiny-"))) {
+      expect(row.sizes.f16).toBeGreaterThan(4_000_000);
+      expect(row.builtinTokenizerSizes.f32).toBeLessThan(1_000_000);
+    }
+    expect((await servelab("synth", "--list")).stdout).toMatch(/with --tokenizer builtin: f32 \d+(\.\d)? kB/);
+    expect((await servelab("synth", "--help")).stdout).toMatch(/--tokenizer builtin/);
+  });
+
+  it("--vocab-from without R1's tokens gets them and R1's template, and says so", async () => {
+    const out = join(dir, "r1-qwen2-vocab.gguf");
+    const vocab = join(root, "assets/tokenizers/ggml-vocab-qwen2.gguf");
+    const r = await servelab(
+      "synth",
+      "tiny-deepseek-r1-distill-qwen",
+      "--type",
+      "q4_0",
+      "--vocab-from",
+      vocab,
+      "-o",
+      out,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("lacked <｜begin▁of▁sentence｜> (151646), <|EOT|> (151647), <think> (151648)");
+    const info = await servelab("inspect", out, "--json", "--no-tensors");
+    const x = JSON.parse(info.stdout) as {
+      summary: { chatTemplate: string };
+      metadata: Record<string, unknown>;
+    };
+    expect(x.summary.chatTemplate).toContain("{{'<｜Assistant｜><think>\\n'}}");
+    expect(x.summary.chatTemplate).not.toContain("<|im_start|>");
+    expect(x.metadata["tokenizer.ggml.bos_token_id"]).toBe(151646);
+    expect(x.metadata["tokenizer.ggml.eos_token_id"]).toBe(151650);
+  });
+
   it("reports bad input in one line with a fix-it message", async () => {
     const bad = await servelab("synth", "nope");
     expect(bad.code).toBe(2);
@@ -109,6 +166,8 @@ describe("servelab synth and inspect", () => {
     expect(bad.stderr).toMatch(/unknown preset 'nope'; presets: /);
     const type = await servelab("synth", "tiny-phi-3", "--type", "q2_k", "--dry-run");
     expect(type.stderr).toMatch(/--type must be one of f32, f16, bf16, q8_0, q4_0, got 'q2_k'/);
+    const tokenizer = await servelab("synth", "tiny-phi-3", "--tokenizer", "sentencepiece", "--dry-run");
+    expect(tokenizer.stderr).toMatch(/--tokenizer must be one of real, builtin, got 'sentencepiece'/);
     const notGguf = await servelab("inspect", join(root, "package.json"));
     expect(notGguf.code).toBe(4);
     expect(notGguf.stderr).toMatch(/not a GGUF file/);

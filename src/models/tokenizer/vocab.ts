@@ -46,6 +46,90 @@ export const R1_SPECIAL_TOKENS: readonly { id: number; text: string; type: numbe
   { id: 151649, text: "</think>", type: TokenType.USER_DEFINED },
 ];
 
+/** Phi-3-mini's special tokens at their real ids (all special=true in its tokenizer.json → CONTROL). */
+export const PHI3_SPECIAL_TOKENS: readonly { id: number; text: string; type: number }[] = [
+  { id: 1, text: "<s>", type: TokenType.CONTROL },
+  { id: 32000, text: "<|endoftext|>", type: TokenType.CONTROL },
+  { id: 32001, text: "<|assistant|>", type: TokenType.CONTROL },
+  { id: 32006, text: "<|system|>", type: TokenType.CONTROL },
+  { id: 32007, text: "<|end|>", type: TokenType.CONTROL },
+  { id: 32010, text: "<|user|>", type: TokenType.CONTROL },
+];
+
+/** The special tokens a preset's chat template and stop logic need, and which are BOS and EOS. */
+export interface SpecialTokenSet {
+  readonly tokens: readonly { id: number; text: string; type: number }[];
+  readonly bos: string;
+  readonly eos: string;
+}
+
+/** The special tokens of each built-in vocabulary's model. */
+export const SPECIAL_TOKENS: Readonly<Record<VocabularyName, SpecialTokenSet>> = {
+  "qwen2-r1": { tokens: R1_SPECIAL_TOKENS, bos: "<｜begin▁of▁sentence｜>", eos: "<｜end▁of▁sentence｜>" },
+  "phi-3": { tokens: PHI3_SPECIAL_TOKENS, bos: "<s>", eos: "<|endoftext|>" },
+};
+
+/** What addSpecialTokens did. */
+export interface SpecialTokensResult {
+  readonly vocabulary: Vocabulary;
+  /** The special tokens that were missing and were added, with the ids they got. */
+  readonly added: readonly { id: number; text: string }[];
+}
+
+/**
+ * Gives a vocabulary the special tokens of `name`'s model (R1: begin/end of sentence, User, Assistant,
+ * <think>, </think>; Phi-3: <|user|>, <|assistant|>, <|end|>, ...). Tokens the vocabulary already has
+ * keep their ids, and a vocabulary that has them all is returned unchanged. A missing token goes to its
+ * real id when that slot is a padding entry, else to the first padding entry left, else to the end. When
+ * any was missing, the vocabulary belongs to another model: BOS/EOS/padding ids are pointed at the
+ * preset's tokens and its own chat template is dropped, so the preset's template goes in instead.
+ */
+export function addSpecialTokens(vocab: Vocabulary, name: VocabularyName): SpecialTokensResult {
+  const set = SPECIAL_TOKENS[name];
+  const present = new Set(vocab.tokens);
+  const missing = set.tokens.filter((t) => !present.has(t.text));
+  if (missing.length === 0) return { vocabulary: vocab, added: [] };
+  const tokens = vocab.tokens.slice();
+  const tokenTypes = vocab.tokenTypes.slice();
+  const scores = vocab.scores?.slice();
+  const spare = new Set(vocab.spareIds);
+  const added: { id: number; text: string }[] = [];
+  const place = (t: { text: string; type: number }, id: number): void => {
+    tokens[id] = t.text;
+    tokenTypes[id] = t.type;
+    if (scores) scores[id] = 0;
+    spare.delete(id);
+    added.push({ id, text: t.text });
+  };
+  const later = missing.filter((t) => {
+    if (!spare.has(t.id)) return true;
+    place(t, t.id);
+    return false;
+  });
+  for (const t of later) place(t, spare.values().next().value ?? tokens.length);
+  added.sort((a, b) => a.id - b.id);
+  const idOf = (text: string): number => tokens.indexOf(text);
+  const other = new Map(vocab.other);
+  other.set("tokenizer.ggml.bos_token_id", gguf.u32(idOf(set.bos)));
+  other.set("tokenizer.ggml.eos_token_id", gguf.u32(idOf(set.eos)));
+  other.set("tokenizer.ggml.padding_token_id", gguf.u32(idOf(set.eos)));
+  other.set("tokenizer.ggml.add_bos_token", gguf.bool(true));
+  other.set("tokenizer.ggml.add_eos_token", gguf.bool(false));
+  other.delete("tokenizer.chat_template");
+  return {
+    vocabulary: {
+      model: vocab.model,
+      tokens,
+      tokenTypes,
+      scores,
+      other,
+      eosTokenId: idOf(set.eos),
+      spareIds: [...spare],
+    },
+    added,
+  };
+}
+
 const cache = new Map<string, Promise<GgufMetadata>>();
 
 async function readTokenizerKeys(path: string): Promise<GgufMetadata> {
@@ -139,7 +223,8 @@ export async function readTemplateAsset(name: string): Promise<string> {
 
 let byteToChar: string[] | undefined;
 
-function getByteToChar(): string[] {
+/** GPT-2's byte-to-unicode table: the character a byte-level BPE vocabulary stores for each byte. */
+export function getByteLevelAlphabet(): readonly string[] {
   if (byteToChar) return byteToChar;
   const bs: number[] = [];
   for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
@@ -157,7 +242,7 @@ function getByteToChar(): string[] {
 
 /** The text a byte-level BPE vocabulary stores for `piece` (space → Ġ, newline → Ċ, ...). */
 export function encodeByteLevel(piece: string): string {
-  const map = getByteToChar();
+  const map = getByteLevelAlphabet();
   let out = "";
   for (const b of Buffer.from(piece, "utf8")) out += map[b];
   return out;

@@ -48,14 +48,27 @@ describe("presets", () => {
     );
   });
 
-  // published sizes of the real GGUF checkpoints, in bytes (decimal GB as the model pages quote them)
+  // Sizes of the real GGUF checkpoints, in bytes (decimal GB, as Hugging Face's file lists round them):
+  // - R1 f32 7.11, f16 3.56, q8_0 1.89, q4_0 1.07 GB: the DeepSeek-R1-Distill-Qwen-1.5B GGUF repos (unsloth's
+  //   Q8_0: 1.89 GB). BF16 stores 2 bytes per weight like F16, so its file is F16's size: 3.56 GB
+  //   (1,777,088,000 parameters x 2 = 3.55e9, plus the F32 norms and biases).
+  // - Phi-3 f16 7.64 and q8_0 4.06 GB: lmstudio-community/Phi-3-mini-4k-instruct-GGUF (…-fp16.gguf,
+  //   …-Q8_0.gguf); bf16 is f16's size, as above; q4_0 2.17 GB: phi-3-mini-4k-instruct-q4_0.gguf (output.weight
+  //   Q6_K, as llama-quantize writes it). f32: no F32 file is published; the reference is the parameter count
+  //   Hugging Face shows for microsoft/Phi-3-mini-4k-instruct's safetensors (3,821,079,552) x 4 bytes, which is
+  //   what convert_hf_to_gguf.py --outtype f32 writes (plus under 1 MB of metadata).
   it.each([
     ["deepseek-r1-distill-qwen-1.5b", "f32", 7.11e9],
     ["deepseek-r1-distill-qwen-1.5b", "f16", 3.56e9],
+    ["deepseek-r1-distill-qwen-1.5b", "bf16", 3.56e9],
     ["deepseek-r1-distill-qwen-1.5b", "q8_0", 1.89e9],
     ["deepseek-r1-distill-qwen-1.5b", "q4_0", 1.07e9],
+    ["phi-3-mini-4k", "f32", 3_821_079_552 * 4],
     ["phi-3-mini-4k", "f16", 7.64e9],
-  ] as const)("%s %s is within 1%% of the real file (%d bytes)", async (preset, type, published) => {
+    ["phi-3-mini-4k", "bf16", 7.64e9],
+    ["phi-3-mini-4k", "q8_0", 4.06e9],
+    ["phi-3-mini-4k", "q4_0", 2.17e9],
+  ] as const)("%s %s is within 1 percent of the real file (%s bytes)", async (preset, type, published) => {
     const plan = await planModel({ preset, type });
     expect(Math.abs(plan.fileSize / published - 1)).toBeLessThan(0.01);
   });
