@@ -7,7 +7,13 @@ import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { QueueFullError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
+import {
+  ContextLengthExceededError,
+  QueueFullError,
+  ServelabError,
+  TimeoutError,
+  errorMessage,
+} from "../core/errors.js";
 import type { Engine, GenerateRequest } from "../engines/engine.js";
 import {
   applySamplingDefaults,
@@ -480,6 +486,12 @@ async function handleGeneration(
   } catch (err) {
     if (controller.signal.aborted && controller.signal.reason instanceof ServelabError)
       throw controller.signal.reason;
+    // Engines cannot tell a chat prompt from a completion one; the field at fault is this route's.
+    if (err instanceof ContextLengthExceededError && parsed.kind === "completion" && err.param !== "prompt")
+      throw new ContextLengthExceededError(err.promptTokens, err.contextSize, err.maxTokens, {
+        param: "prompt",
+        cause: err,
+      });
     throw err;
   } finally {
     if (timer !== undefined) clearTimeout(timer);

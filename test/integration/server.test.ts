@@ -179,7 +179,17 @@ describe("servelab serve with a scripted R1 model", () => {
     r = await postJson(url, JSON.stringify({ messages: [{ role: "user", content: "word ".repeat(400) }] }));
     expect(r.status).toBe(400);
     expectOpenAiError(r.body, /256 tokens.*\d+ tokens/);
-    expect((r.body.error as { code: string }).code).toBe("context_length_exceeded");
+    expect(r.body.error).toMatchObject({ code: "context_length_exceeded", param: "messages" });
+    // On /v1/completions the field at fault is the prompt, streamed or not.
+    for (const stream of [false, true]) {
+      r = await postJson(
+        `${server.url}/v1/completions`,
+        JSON.stringify({ prompt: "word ".repeat(400), stream }),
+      );
+      expect(r.status).toBe(400);
+      expectOpenAiError(r.body, /256 tokens.*\d+ tokens/);
+      expect(r.body.error).toMatchObject({ code: "context_length_exceeded", param: "prompt" });
+    }
 
     r = await postJson(
       url,
