@@ -2,7 +2,7 @@
  * `servelab serve` as a real child process (the built CLI, dist/): binding, API keys (flag, env,
  * file), CORS, the audit log, and graceful shutdown on SIGTERM and SIGINT.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -200,6 +200,21 @@ describe("servelab serve: binding, keys, CORS, audit log", () => {
     // The access log has counts, never text.
     expect(s.stderr()).toMatch(/POST \/v1\/chat\/completions 200 .* prompt=\d+ completion=3/);
     expect(s.stderr()).not.toMatch(/my keys|one two/);
+  });
+});
+
+describe("servelab serve and chat: secrets in help", () => {
+  it("never print SERVELAB_API_KEY in --help", () => {
+    const secret = "s3cret-in-env-456";
+    for (const command of ["serve", "chat"]) {
+      const help = spawnSync(process.execPath, [cli, command, "--help"], {
+        env: { ...process.env, SERVELAB_API_KEY: secret },
+        encoding: "utf8",
+      });
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/--api-key <key>[\s\S]*?env SERVELAB_API_KEY/);
+      expect(`${help.stdout}${help.stderr}`).not.toContain(secret);
+    }
   });
 });
 

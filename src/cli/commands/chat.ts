@@ -50,11 +50,8 @@ export function registerChatCommand(program: Command): void {
     .option("--url <url>", "OpenAI-compatible base URL (env SERVELAB_URL)", process.env.SERVELAB_URL)
     .option("-m, --model <file.gguf>", "load this model in-process instead of connecting to --url")
     .option("--model-id <name>", "model name to request (default: the first the server lists)")
-    .option(
-      "--api-key <key>",
-      "bearer key for the server (env SERVELAB_API_KEY)",
-      process.env.SERVELAB_API_KEY,
-    )
+    // No commander default from the environment: --help would print the secret.
+    .option("--api-key <key>", "bearer key for the server (env SERVELAB_API_KEY)")
     .option("--profile <name>", "model profile for --model: deepseek-r1-distill, phi-3 or generic")
     .option("--system <text>", "system prompt")
     .option(
@@ -122,9 +119,10 @@ async function runChat(flags: ChatFlags): Promise<void> {
     baseURL = `${server.url.replace(/\/+$/, "")}/v1`;
     label = `${engine.info().modelId} (embedded, profile ${server.profile()?.name ?? "generic"})`;
   }
+  const apiKey = flags.apiKey ?? (process.env.SERVELAB_API_KEY || undefined);
   const client = createClient({
     ...(baseURL === undefined ? {} : { baseURL }),
-    ...(flags.apiKey === undefined ? {} : { apiKey: flags.apiKey }),
+    ...(apiKey === undefined ? {} : { apiKey }),
     ...(flags.modelId === undefined ? {} : { model: flags.modelId }),
   });
   try {

@@ -51,11 +51,8 @@ export function registerServeCommand(program: Command): void {
       parseIntegerOption("--port", 0, 65535),
       8000,
     )
-    .option(
-      "--api-key <key>",
-      "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)",
-      process.env.SERVELAB_API_KEY || undefined,
-    )
+    // No commander default from the environment: --help would print the secret.
+    .option("--api-key <key>", "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)")
     .option("--api-key-file <file>", "read the API key from a file")
     .option(
       "--parallel <n>",
@@ -198,7 +195,7 @@ Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: applicati
 }
 
 async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
-  let apiKey = flags.apiKey;
+  let apiKey = flags.apiKey ?? (process.env.SERVELAB_API_KEY || undefined);
   if (flags.apiKeyFile !== undefined) {
     try {
       apiKey = readFileSync(flags.apiKeyFile, "utf8").trim();
