@@ -27,6 +27,7 @@ import { createReasoningParser } from "../models/reasoning-parser.js";
 import { createRepetitionGuard } from "../models/repetition-guard.js";
 import type { AuditLog } from "./audit.js";
 import { runGeneration, type GenerationEnd, type GenerationItem } from "./generation.js";
+import { describeListenAddress, type ListenAddress } from "./listen-address.js";
 import { ServerMetrics } from "./metrics.js";
 import { toHttpError, openAiError } from "./openai-error.js";
 import {
@@ -95,7 +96,10 @@ export interface CloseResult {
 }
 
 export interface RunningServer {
+  /** A URL that reaches the server from this machine (the loopback address for 0.0.0.0 and ::). */
   readonly url: string;
+  /** The address bound, and where other machines may connect for a wildcard bind. */
+  readonly address: ListenAddress;
   readonly app: FastifyInstance;
   readonly metrics: ServerMetrics;
   readonly profile: () => ModelProfile | undefined;
@@ -701,10 +705,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       cause: err,
     });
   }
-  const address = app.server.address();
-  const actualPort = typeof address === "object" && address !== null ? address.port : port;
-  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
-  const url = `http://${urlHost}:${actualPort}`;
+  const bound = app.server.address();
+  const address = describeListenAddress(
+    host,
+    typeof bound === "object" && bound !== null ? bound.port : port,
+  );
+  const url = address.local;
   const ready = (async () => {
     try {
       if (options.engine.state === "created") await options.engine.load();
@@ -730,6 +736,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   return {
     url,
+    address,
     app,
     metrics: state.metrics,
     profile: () => state.profile,

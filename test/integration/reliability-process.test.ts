@@ -28,6 +28,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Served {
   child: ChildProcess;
   url: string;
+  stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
 }
@@ -65,7 +66,7 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     });
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
-  return { child, url, stderr: () => stderr, exited };
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /** Starts a streamed completion and resolves once its first event arrived; `rest` has the whole body. */
@@ -107,6 +108,24 @@ describe("servelab serve: binding, keys, CORS, audit log", () => {
     expect(wide.stderr()).toMatch(/warning: listening on 127\.0\.0\.2 without --api-key/);
     wide.child.kill("SIGTERM");
     expect(await wide.exited).toBe(0);
+  });
+
+  it("prints the address it bound: 0.0.0.0 with where to connect, the default as it was", async () => {
+    const local = await serve([]);
+    const { port } = new URL(local.url);
+    expect(local.stdout()).toContain(`\nlistening on http://127.0.0.1:${port}\n`);
+    local.child.kill("SIGTERM");
+    expect(await local.exited).toBe(0);
+
+    // With a key: a server open to the network, even for a test, should not be open to anyone.
+    const all = await serve(["--host", "0.0.0.0", "--api-key", "k-0000"]);
+    expect(all.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    const line = /listening on .*/.exec(all.stdout())?.[0];
+    const hint = `http://127.0.0.1:${new URL(all.url).port}`;
+    expect(line).toContain(`(every interface: from this machine ${hint}`);
+    expect((await rawRequest(`${hint}/health`, { method: "GET" })).status).toBe(200);
+    all.child.kill("SIGTERM");
+    expect(await all.exited).toBe(0);
   });
 
   it("takes the key from SERVELAB_API_KEY, checks it on every route but /health, applies CORS and writes an audit log without text", async () => {

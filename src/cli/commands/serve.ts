@@ -6,6 +6,7 @@ import { formatBytes, formatMs } from "../../core/format.js";
 import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/create-engine.js";
 import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
+import { formatListening } from "../../server/listen-address.js";
 import type { ServerLimits } from "../../server/request.js";
 import { parseIntegerOption, parsePositiveIntegerOption } from "../options.js";
 
@@ -307,7 +308,7 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     `profile    ${profile?.name ?? "generic"}`,
     `load time  ${stats.loadTimeMs === undefined ? "n/a" : formatMs(stats.loadTimeMs)}`,
     `memory     ${stats.ramBytes === undefined ? "n/a" : `${formatBytes(stats.ramBytes)} RAM`}${stats.vramBytes === undefined ? "" : `, ${formatBytes(stats.vramBytes)} VRAM`}`,
-    `listening on ${server.url}`,
+    formatListening(server.address),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
   // Keep running until a signal stops the server.
