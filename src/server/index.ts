@@ -695,6 +695,8 @@ async function streamResponse(
  * is not loaded yet. Resolves when the server listens; `ready` resolves when the model is loaded.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer & { ready: Promise<void> }> {
+  // A wrong profile name is a configuration error: refuse it before listening and loading, not after.
+  if (options.profile !== undefined) resolveProfile({ override: options.profile });
   const { app, state } = createServer(options);
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 8000;

@@ -246,5 +246,11 @@ describe("servelab chat (pseudo-terminal)", () => {
     const term = startTerminal(["--temperature", "9"]);
     expect(await term.exited).toBe(2);
     expect(term.screen().trim()).toBe('servelab: --temperature must be a number from 0 to 2, got "9"');
+    // A wrong profile fails while the flags are parsed, before the model (here: no file) is looked at.
+    const profile = startTerminal(["--model", "/nonexistent.gguf", "--profile", "bogus"]);
+    expect(await profile.exited).toBe(2);
+    expect(profile.screen().trim()).toBe(
+      'servelab: --profile must be one of deepseek-r1-distill, phi-3, generic or auto, got "bogus"',
+    );
   });
 });

@@ -222,6 +222,21 @@ describe("servelab serve: binding, keys, CORS, audit log", () => {
   });
 });
 
+describe("servelab serve: bad flags", () => {
+  it("refuses an unknown --profile in one line, exit code 2, before loading the model", () => {
+    const r = spawnSync(process.execPath, [cli, "serve", "-m", model, "--port", "0", "--profile", "bogus"], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    // Before the fix the model loaded first ("loading ..."), then the profile failed.
+    expect(r.stderr).toBe(
+      'servelab: --profile must be one of deepseek-r1-distill, phi-3, generic or auto, got "bogus"\n',
+    );
+    expect(r.stdout).toBe("");
+  });
+});
+
 describe("servelab serve and chat: secrets in help", () => {
   it("never print SERVELAB_API_KEY in --help", () => {
     const secret = "s3cret-in-env-456";

@@ -218,3 +218,14 @@ describe("servelab serve with a scripted R1 model", () => {
     expect(text).toMatch(/servelab_requests_running 0/);
   });
 });
+
+describe("startServer with a wrong profile", () => {
+  it("rejects it before listening or loading the engine", async () => {
+    const engine = createLlamaCppEngine({ model: "/nonexistent.gguf", threads: 1 });
+    await expect(startServer({ engine, port: 0, profile: "bogus" })).rejects.toThrow(
+      /unknown profile 'bogus'/,
+    );
+    expect(engine.state).toBe("created");
+    await engine.dispose();
+  });
+});

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { createClient } from "../../client/index.js";
+import { parseProfileOption } from "../options.js";
 import { runChatSession, type ChatSettings } from "../ui/chat-session.js";
 
 /** Flags of `servelab chat`. */
@@ -52,7 +53,11 @@ export function registerChatCommand(program: Command): void {
     .option("--model-id <name>", "model name to request (default: the first the server lists)")
     // No commander default from the environment: --help would print the secret.
     .option("--api-key <key>", "bearer key for the server (env SERVELAB_API_KEY)")
-    .option("--profile <name>", "model profile for --model: deepseek-r1-distill, phi-3 or generic")
+    .option(
+      "--profile <name>",
+      "model profile for --model: deepseek-r1-distill, phi-3 or generic",
+      parseProfileOption,
+    )
     .option("--system <text>", "system prompt")
     .option(
       "--temperature <t>",

@@ -8,7 +8,7 @@ import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
 import { formatListening } from "../../server/listen-address.js";
 import type { ServerLimits } from "../../server/request.js";
-import { parseIntegerOption, parsePositiveIntegerOption } from "../options.js";
+import { parseIntegerOption, parsePositiveIntegerOption, parseProfileOption } from "../options.js";
 
 interface ServeFlags extends EngineSpecOptions {
   host: string;
@@ -127,6 +127,7 @@ export function registerServeCommand(program: Command): void {
     .option(
       "--profile <name>",
       "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)",
+      parseProfileOption,
     )
     .option(
       "--request-timeout <ms>",
