@@ -16,6 +16,7 @@ export { createVllmEngine, type VllmEngine, type VllmEngineOptions } from "./eng
 export { createUpstreamEngine, type UpstreamEngineOptions } from "./engines/upstream.js";
 export { createEngineFromSpec, type EngineSpecOptions } from "./engines/create-engine.js";
 export { startServer, type ServerOptions, type RunningServer } from "./server/index.js";
+export type { ListenAddress } from "./server/listen-address.js";
 export { runBench, renderBenchTable, renderBenchMarkdown } from "./bench/index.js";
 export type { BenchOptions, BenchResult, BenchHooks, BenchProgress, RequestRecord } from "./bench/index.js";
 export { runCompare, type CompareHooks, type RunCompareOptions } from "./compare/run-compare.js";

@@ -65,19 +65,28 @@ export class ModelNotFoundError extends ServelabError {
   }
 }
 
+/** The prompt (plus max_tokens, where the engine counts it) does not fit the context. `param` is
+ * `messages` unless told otherwise: the server sets `prompt` for /v1/completions. */
 export class ContextLengthExceededError extends ServelabError {
   readonly promptTokens: number;
   readonly contextSize: number;
-  constructor(promptTokens: number, contextSize: number, maxTokens?: number) {
+  readonly maxTokens: number | undefined;
+  constructor(
+    promptTokens: number,
+    contextSize: number,
+    maxTokens?: number,
+    options: ServelabErrorOptions = {},
+  ) {
     super(
       "CONTEXT_LENGTH_EXCEEDED",
       maxTokens === undefined
         ? `this model's maximum context length is ${contextSize} tokens, but the prompt has ${promptTokens} tokens`
         : `this model's maximum context length is ${contextSize} tokens, but the prompt has ${promptTokens} tokens and max_tokens asks for ${maxTokens} more`,
-      { param: "messages" },
+      { param: "messages", ...options },
     );
     this.promptTokens = promptTokens;
     this.contextSize = contextSize;
+    this.maxTokens = maxTokens;
   }
 }
 

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
+  ContextLengthExceededError,
   EngineFailedError,
   InvalidRequestError,
   QueueFullError,
@@ -20,7 +21,6 @@ import { applyProfileOverrides, type ProfileOverrides } from "../models/profile-
 import {
   applySamplingDefaults,
   ensurePromptSuffix,
-  getProfile,
   prepareMessages,
   promptClosesReasoning,
   resolveProfile,
@@ -32,6 +32,7 @@ import { createRepetitionGuard } from "../models/repetition-guard.js";
 import type { AuditLog } from "./audit.js";
 import { superviseEngine, type EngineSupervisor, type RestartPolicy } from "./engine-supervisor.js";
 import { runGeneration, type GenerationEnd, type GenerationItem } from "./generation.js";
+import { describeListenAddress, type ListenAddress } from "./listen-address.js";
 import { ServerMetrics } from "./metrics.js";
 import { toHttpError, openAiError } from "./openai-error.js";
 import {
@@ -107,7 +108,10 @@ export interface CloseResult {
 }
 
 export interface RunningServer {
+  /** A URL that reaches the server from this machine (the loopback address for 0.0.0.0 and ::). */
   readonly url: string;
+  /** The address bound, and where other machines may connect for a wildcard bind. */
+  readonly address: ListenAddress;
   readonly app: FastifyInstance;
   readonly metrics: ServerMetrics;
   readonly profile: () => ModelProfile | undefined;
@@ -557,6 +561,12 @@ async function handleGeneration(
   } catch (err) {
     if (controller.signal.aborted && controller.signal.reason instanceof ServelabError)
       throw controller.signal.reason;
+    // Engines cannot tell a chat prompt from a completion one; the field at fault is this route's.
+    if (err instanceof ContextLengthExceededError && parsed.kind === "completion" && err.param !== "prompt")
+      throw new ContextLengthExceededError(err.promptTokens, err.contextSize, err.maxTokens, {
+        param: "prompt",
+        cause: err,
+      });
     throw err;
   } finally {
     if (timer !== undefined) clearTimeout(timer);
@@ -756,9 +766,13 @@ async function streamResponse(
  * is not loaded yet. Resolves when the server listens; `ready` resolves when the model is loaded.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer & { ready: Promise<void> }> {
-  // A named profile is known now: bad profile options fail before anything loads.
-  if (options.profile !== undefined && !["", "auto"].includes(options.profile.trim().toLowerCase()))
-    applyProfileOverrides(getProfile(options.profile), options.profileOptions ?? {});
+  // A wrong profile name, or options the named profile cannot take, are configuration errors: refuse them
+  // before listening and loading, not after.
+  if (options.profile !== undefined) {
+    const named = resolveProfile({ override: options.profile });
+    if (!["", "auto"].includes(options.profile.trim().toLowerCase()))
+      applyProfileOverrides(named, options.profileOptions ?? {});
+  }
   const { app, state } = createServer(options);
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 8000;
@@ -769,10 +783,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       cause: err,
     });
   }
-  const address = app.server.address();
-  const actualPort = typeof address === "object" && address !== null ? address.port : port;
-  const urlHost = host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host;
-  const url = `http://${urlHost}:${actualPort}`;
+  const bound = app.server.address();
+  const address = describeListenAddress(
+    host,
+    typeof bound === "object" && bound !== null ? bound.port : port,
+  );
+  const url = address.local;
   const ready = (async () => {
     try {
       if (options.engine.state === "created") await options.engine.load();
@@ -807,6 +823,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   return {
     url,
+    address,
     app,
     metrics: state.metrics,
     profile: () => state.profile,

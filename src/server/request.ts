@@ -1,6 +1,7 @@
 /**
  * Validation of OpenAI request bodies into typed requests. Every problem is an InvalidRequestError
- * naming the parameter; anything servelab does not support is refused, never silently ignored.
+ * naming the parameter; anything servelab does not support is refused, never silently ignored (only
+ * fields that cannot change the output are accepted without effect: see the field policy below).
  */
 import { InvalidRequestError } from "../core/errors.js";
 import type { ChatMessage, ChatRole, SamplingParams } from "../engines/engine.js";
@@ -53,22 +54,166 @@ export interface CompletionRequest extends CommonRequest {
 
 const roles: readonly ChatRole[] = ["system", "developer", "user", "assistant", "tool"];
 
-/** Fields OpenAI defines that servelab does not implement: refused with a 400. */
-const unsupportedChat = [
-  "tools",
-  "tool_choice",
-  "functions",
-  "function_call",
-  "response_format",
-  "logprobs",
-  "top_logprobs",
-  "logit_bias",
-  "audio",
-  "modalities",
-  "prediction",
-  "parallel_tool_calls",
-];
-const unsupportedCompletion = ["suffix", "echo", "logprobs", "best_of", "logit_bias"];
+/**
+ * The field policy. Every field of a request body is in one of three groups, and docs/reliability.md
+ * lists them for users:
+ * - implemented: parsed below and honoured (OpenAI's sampling fields, plus `top_k`, `min_p`,
+ *   `repetition_penalty`, `ignore_eos` and `stream_options.continuous_usage_stats` as vLLM and
+ *   llama-server define them, and servelab's own `math`);
+ * - accepted and ignored: fields that cannot change the output, in the forms listed (bookkeeping for
+ *   OpenAI's platform, caching hints, and the "off" value of features servelab lacks); any other form
+ *   of them is refused;
+ * - everything else: refused with a 400 naming the field, so a client never believes a setting it
+ *   sent took effect when it did not.
+ * `null` counts as "not sent" for every field servelab knows, as OpenAI treats it.
+ */
+const implementedCommon = new Set([
+  "model",
+  "stream",
+  "stream_options",
+  "max_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "top_p",
+  "top_k",
+  "min_p",
+  "seed",
+  "n",
+  "stop",
+  "presence_penalty",
+  "frequency_penalty",
+  "repetition_penalty",
+  "ignore_eos",
+]);
+// chat_template_kwargs (as vLLM takes it): variables for the chat template the embedded engine renders
+const implementedChat = new Set([...implementedCommon, "messages", "math", "chat_template_kwargs"]);
+const implementedCompletion = new Set([...implementedCommon, "prompt"]);
+const implementedStreamOptions = new Set(["include_usage", "continuous_usage_stats"]);
+
+/** A field accepted and ignored in the forms `accepts` allows. */
+interface IgnoredField {
+  accepts: (value: unknown) => boolean;
+  /** The accepted forms, for the message that refuses any other. */
+  forms: string;
+}
+
+const isString = (v: unknown): boolean => typeof v === "string";
+const isBoolean = (v: unknown): boolean => typeof v === "boolean";
+const isEmptyList = (v: unknown): boolean => Array.isArray(v) && v.length === 0;
+const isEmptyObject = (v: unknown): boolean => isObject(v) && Object.keys(v).length === 0;
+const anyString: IgnoredField = { accepts: isString, forms: "a string" };
+const anyBoolean: IgnoredField = { accepts: isBoolean, forms: "true or false" };
+
+const ignoredCommon: ReadonlyMap<string, IgnoredField> = new Map([
+  // Bookkeeping for OpenAI's platform: the end user, tags, stored completions (servelab stores
+  // nothing), the billing tier, abuse tracking.
+  ["user", anyString],
+  ["metadata", { accepts: isObject, forms: "an object" }],
+  ["store", anyBoolean],
+  ["service_tier", anyString],
+  ["safety_identifier", anyString],
+  // Caching hints: a sequence reuses the longest prompt prefix it holds whatever the request says.
+  ["prompt_cache_key", anyString],
+  ["cache_prompt", anyBoolean], // llama-server
+  // The off values of features servelab lacks.
+  ["logprobs", { accepts: (v) => v === false, forms: "false (log probabilities are not implemented)" }],
+  ["logit_bias", { accepts: isEmptyObject, forms: "{} (token biases are not implemented)" }],
+  [
+    "include_stop_str_in_output", // vLLM
+    { accepts: (v) => v === false, forms: "false (the stop string is never part of the output)" },
+  ],
+]);
+
+const ignoredChat: ReadonlyMap<string, IgnoredField> = new Map([
+  ...ignoredCommon,
+  ["top_logprobs", { accepts: (v) => v === 0, forms: "0 (log probabilities are not implemented)" }],
+  // No tools: only the empty list, and the choices that pick none.
+  ["tools", { accepts: isEmptyList, forms: "[] (tool calling is not implemented)" }],
+  ["functions", { accepts: isEmptyList, forms: "[] (function calling is not implemented)" }],
+  ["tool_choice", { accepts: (v) => v === "none" || v === "auto", forms: '"none" or "auto" (no tools)' }],
+  [
+    "function_call",
+    { accepts: (v) => v === "none" || v === "auto", forms: '"none" or "auto" (no functions)' },
+  ],
+  ["parallel_tool_calls", anyBoolean],
+  [
+    "response_format",
+    {
+      accepts: (v) => isObject(v) && v.type === "text" && Object.keys(v).length === 1,
+      forms: '{"type": "text"} (JSON modes are not implemented)',
+    },
+  ],
+  [
+    "modalities",
+    { accepts: (v) => Array.isArray(v) && v.length === 1 && v[0] === "text", forms: '["text"]' },
+  ],
+  // Predicted outputs only make OpenAI answer faster; the output does not depend on them.
+  ["prediction", { accepts: (v) => isObject(v) && v.type === "content", forms: '{"type": "content", ...}' }],
+]);
+
+const ignoredCompletion: ReadonlyMap<string, IgnoredField> = new Map([
+  ...ignoredCommon,
+  ["best_of", { accepts: (v) => v === 1, forms: "1" }],
+  ["echo", { accepts: (v) => v === false, forms: "false" }],
+  ["suffix", { accepts: (v) => v === "", forms: '"" (insertion is not implemented)' }],
+]);
+
+const implementedMessage = new Set(["role", "content"]);
+/** What a response's message carries when a client sends it back as history. */
+const ignoredMessage: ReadonlyMap<string, IgnoredField> = new Map([
+  // Earlier turns' reasoning never reaches the prompt: R1 is trained without it (its profile strips
+  // it from history too), and the other profiles' templates have no place for it.
+  ["reasoning_content", anyString],
+  ["reasoning", anyString],
+  ["refusal", { accepts: () => false, forms: "null" }],
+  ["annotations", { accepts: isEmptyList, forms: "[]" }],
+  ["tool_calls", { accepts: isEmptyList, forms: "[] (tool calling is not implemented)" }],
+  ["function_call", { accepts: () => false, forms: "null (function calling is not implemented)" }],
+  ["audio", { accepts: () => false, forms: "null (audio is not implemented)" }],
+  // A tool result is rendered by its content; the templates do not show which call it answers.
+  ["tool_call_id", anyString],
+]);
+
+const ignoredStreamOptions: ReadonlyMap<string, IgnoredField> = new Map([
+  // OpenAI pads chunks against length side channels; unpadded chunks carry the same text.
+  ["include_obfuscation", anyBoolean],
+]);
+
+/** Why some refused fields are refused, where it helps to say. */
+const refusalHints: ReadonlyMap<string, string> = new Map([
+  ["reasoning_effort", "these models cannot be told how long to reason; cap the tokens with max_tokens"],
+]);
+const messageRefusalHints: ReadonlyMap<string, string> = new Map([
+  ["name", "the chat templates of the served models have no place for participant names"],
+]);
+
+/**
+ * Checks every field of `body` against the policy: implemented and accepted fields pass (their
+ * values are checked where they are parsed), anything else is an InvalidRequestError naming it.
+ */
+function checkFields(
+  body: Record<string, unknown>,
+  implemented: ReadonlySet<string>,
+  ignored: ReadonlyMap<string, IgnoredField>,
+  prefix = "",
+  hints: ReadonlyMap<string, string> = refusalHints,
+): void {
+  for (const key of Object.keys(body)) {
+    if (implemented.has(key)) continue;
+    const param = `${prefix}${key}`;
+    const rule = ignored.get(key);
+    const value = body[key];
+    if (rule === undefined) {
+      const hint = hints.get(key);
+      fail(param, `'${param}' is not supported by servelab${hint === undefined ? "" : `: ${hint}`}`);
+    }
+    if (value !== null && !rule.accepts(value))
+      fail(
+        param,
+        `'${param}' is not supported by servelab: only ${rule.forms} is accepted, got ${describe(value)}`,
+      );
+  }
+}
 
 function fail(param: string, message: string): never {
   throw new InvalidRequestError(message, { param });
@@ -118,14 +263,7 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-function parseCommon(
-  body: Record<string, unknown>,
-  limits: ServerLimits,
-  unsupported: string[],
-): CommonRequest {
-  for (const key of unsupported)
-    if (body[key] !== undefined && body[key] !== null && body[key] !== false)
-      fail(key, `'${key}' is not supported by servelab`);
+function parseCommon(body: Record<string, unknown>, limits: ServerLimits): CommonRequest {
   const n = optionalInteger(body, "n", 1, 1_000_000);
   if (n !== undefined && n !== 1) fail("n", `only n = 1 is supported, got ${n}`);
 
@@ -140,6 +278,7 @@ function parseCommon(
   if (streamOptions !== undefined && streamOptions !== null) {
     if (!isObject(streamOptions)) fail("stream_options", "'stream_options' must be an object");
     if (!stream) fail("stream_options", "'stream_options' is only allowed when 'stream' is true");
+    checkFields(streamOptions, implementedStreamOptions, ignoredStreamOptions, "stream_options.");
     includeUsage = optionalBoolean(streamOptions, "include_usage") ?? false;
     continuousUsage = optionalBoolean(streamOptions, "continuous_usage_stats") ?? false;
   }
@@ -192,7 +331,8 @@ function requireBody(body: unknown): Record<string, unknown> {
 
 export function parseChatRequest(raw: unknown, limits: ServerLimits = defaultLimits): ChatRequest {
   const body = requireBody(raw);
-  const common = parseCommon(body, limits, unsupportedChat);
+  checkFields(body, implementedChat, ignoredChat);
+  const common = parseCommon(body, limits);
   const rawMessages = body.messages;
   if (!Array.isArray(rawMessages)) fail("messages", "'messages' must be a list of messages");
   if (rawMessages.length === 0) fail("messages", "'messages' must contain at least one message");
@@ -201,6 +341,7 @@ export function parseChatRequest(raw: unknown, limits: ServerLimits = defaultLim
   const messages = rawMessages.map((m, i): ChatMessage => {
     const param = `messages[${i}]`;
     if (!isObject(m)) fail(param, `${param} must be an object`);
+    checkFields(m, implementedMessage, ignoredMessage, `${param}.`, messageRefusalHints);
     const role = m.role;
     if (typeof role !== "string" || !roles.includes(role as ChatRole))
       fail(`${param}.role`, `${param}.role must be one of ${roles.join(", ")}, got ${describe(role)}`);
@@ -265,7 +406,8 @@ export function parseCompletionRequest(
   limits: ServerLimits = defaultLimits,
 ): CompletionRequest {
   const body = requireBody(raw);
-  const common = parseCommon(body, limits, unsupportedCompletion);
+  checkFields(body, implementedCompletion, ignoredCompletion);
+  const common = parseCommon(body, limits);
   let prompt = body.prompt;
   if (Array.isArray(prompt)) {
     if (prompt.length !== 1 || typeof prompt[0] !== "string")

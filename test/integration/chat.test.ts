@@ -135,10 +135,14 @@ const r1Reply: FakeScript = (request) => {
 describe("servelab chat (pseudo-terminal)", () => {
   it("streams the Thinking section dimmed, the answer and a stats line; /reset forgets the conversation", async () => {
     server = await startFakeOpenAiServer(r1Reply);
-    const term = startTerminal(["--url", server.url, "--temperature", "0.5"]);
+    const term = startTerminal(["--url", server.url, "--temperature", "0.5"], {
+      SERVELAB_API_KEY: "k-from-env-123",
+    });
     await term.waitFor("servelab chat");
     term.type("What is 2+2?\r");
     await term.waitFor(/TTFT \d+ ms · [\d.]+ tokens\/s · 12 tokens/);
+    // The key comes from the environment, read when the command runs (not as a --help default).
+    expect(server.requests.at(-1)?.headers.authorization).toBe("Bearer k-from-env-123");
     const screen = term.screen();
     expect(screen).toMatch(
       /Thinking\nThe user asks "What is 2\+2\?"\. Two plus two is four\.\n\nThe answer is \*\*4\*\*\./,
@@ -265,6 +269,12 @@ describe("servelab chat (pseudo-terminal)", () => {
     expect(await urlOnly.exited).toBe(2);
     expect(urlOnly.screen().trim()).toBe(
       "servelab: --profile-option applies to --model; a server has its own",
+    );
+    // A wrong profile fails while the flags are parsed, before the model (here: no file) is looked at.
+    const profile = startTerminal(["--model", "/nonexistent.gguf", "--profile", "bogus"]);
+    expect(await profile.exited).toBe(2);
+    expect(profile.screen().trim()).toBe(
+      'servelab: --profile must be one of deepseek-r1-distill, phi-3, generic or auto, got "bogus"',
     );
   });
 });

@@ -2,10 +2,13 @@
  * Bad input over a real socket, property-based (fast-check): malformed and truncated JSON, wrong
  * types, missing and unknown fields, huge and negative numbers, empty and enormous messages, invalid
  * UTF-8 and unusual Unicode, prompts longer than the context, too many stop strings, odd methods and
- * headers. Every answer is a success or OpenAI's error body with a 4xx status, never a 500; the
- * server keeps serving and holds no sequence afterwards.
+ * headers. Every answer is a success or OpenAI's error body with a 4xx status, never a 500; a field
+ * servelab does not implement is a 400 naming it; the server keeps serving, holds no sequence
+ * afterwards, and its memory has not grown with the requests.
  */
 import { connect } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLlamaCppEngine } from "../../src/engines/llama-cpp.js";
@@ -30,6 +33,9 @@ beforeAll(async () => {
     limits: { maxMessages: 50, maxStops: 4, maxStopLength: 32, maxTokensCeiling: 64 },
   });
   await server.ready;
+  await warmUp();
+  memoryBefore = await settledMemory();
+  requests = 0;
 });
 
 afterAll(async () => {
@@ -40,8 +46,60 @@ afterAll(async () => {
 const json = { "content-type": "application/json" };
 const routes = ["/v1/chat/completions", "/v1/completions"] as const;
 
+/** Requests sent since the memory baseline; every request of this file goes through `send`. */
+let requests = 0;
+let memoryBefore: { rss: number; heap: number };
+
+function send(path: string, options: Parameters<typeof rawRequest>[1] = {}) {
+  requests++;
+  return rawRequest(`${server.url}${path}`, options);
+}
+
 function post(path: string, body: string | Buffer, headers: Record<string, string> = json) {
-  return rawRequest(`${server.url}${path}`, { body, headers });
+  return send(path, { body, headers });
+}
+
+/**
+ * Resident and heap bytes after full collections. node-llama-cpp frees part of a generation's native
+ * memory in finalizers of its JS objects, which run after the collection: each round yields to let
+ * them run (measured without that, the RSS swung by 150 MB from one reading to the next).
+ * --expose-gc is turned on here: vitest's workers do not have it.
+ */
+async function settledMemory(): Promise<{ rss: number; heap: number }> {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as () => void;
+  }
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heap: heapUsed };
+}
+
+/** Every kind of request the tests below send, a few times: the allocator's pools, V8's heap and
+ * the engine's per-sequence buffers reach their working size before the baseline is taken. */
+async function warmUp(): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    await post("/v1/chat/completions", JSON.stringify({ ...validChat, stream: i % 2 === 0 }));
+    await post("/v1/completions", JSON.stringify(validCompletion));
+    await post("/v1/chat/completions", `{"messages": [${i}`);
+    await post("/v1/completions", JSON.stringify({ ...validCompletion, [`x${i}`]: i }));
+    await send(`/v1/models`, { method: "GET" });
+  }
+  for (let i = 0; i < 3; i++) {
+    await post(
+      "/v1/chat/completions",
+      JSON.stringify({ messages: [{ role: "user", content: "word ".repeat(2000) }] }),
+    );
+    await post(
+      "/v1/chat/completions",
+      JSON.stringify({ messages: [{ role: "user", content: "x".repeat(bodyLimit) }] }),
+    );
+    await post("/v1/chat/completions", `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+  }
 }
 
 /** A success with the script as its text, or a 4xx with OpenAI's error body: never anything else. */
@@ -91,6 +149,22 @@ const fields = [
   "logprobs",
   "response_format",
 ];
+
+/** Every field servelab implements or accepts (src/server/request.ts); any other is refused. */
+const knownFields = new Set([
+  ...fields,
+  ...["user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key"],
+  ...["cache_prompt", "logit_bias", "include_stop_str_in_output", "top_logprobs", "functions"],
+  ...["tool_choice", "function_call", "parallel_tool_calls", "modalities", "prediction"],
+  ...["chat_template_kwargs", "best_of", "echo", "suffix"],
+]);
+
+/** Any code point, lone surrogates included, and any grapheme. Built here, before the memory
+ * baseline: fast-check's tables of graphemes take about 90 MB of heap once, when built. */
+const anyUnicode = fc.oneof(
+  fc.string({ unit: "binary", minLength: 1, maxLength: 60 }),
+  fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }),
+);
 
 /** Odd values: huge, negative, fractional, wrong types, deep, empty. */
 const oddValue = fc.oneof(
@@ -150,11 +224,11 @@ describe("bad request bodies (property-based)", () => {
     );
   });
 
-  it("answers a valid request with any one field set to an odd value, or an unknown field, sanely", async () => {
+  it("answers a valid request with any one known field set to an odd value sanely", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...routes),
-        fc.oneof(fc.constantFrom(...fields), fc.string({ minLength: 1, maxLength: 12 })),
+        fc.constantFrom(...fields),
         oddValue,
         async (route, key, value) => {
           const base = route === "/v1/chat/completions" ? validChat : validCompletion;
@@ -173,8 +247,59 @@ describe("bad request bodies (property-based)", () => {
           }
         },
       ),
-      { numRuns: 250, seed: 7 },
+      { numRuns: 200, seed: 7 },
     );
+  });
+
+  it("refuses any field it does not implement with 400 invalid_request_error naming the field", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.oneof(
+          fc.constantFrom("reasoning_effort", "verbosity", "min_tokens", "grammar", "guided_json"),
+          fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !knownFields.has(k)),
+        ),
+        oddValue,
+        async (route, key, value) => {
+          const base = route === "/v1/chat/completions" ? validChat : validCompletion;
+          const r = await post(route, JSON.stringify({ ...base, [key]: value }));
+          // `__proto__` never reaches the parser: the JSON parser refuses it first (also a 400).
+          expect(r.status).toBe(400);
+          const error = expectOpenAiErrorBody(r.text);
+          expect(error.type).toBe("invalid_request_error");
+          if (key === "__proto__") return;
+          expect(error.param).toBe(key);
+          expect(error.message).toContain(`'${key}' is not supported by servelab`);
+        },
+      ),
+      { numRuns: 100, seed: 8 },
+    );
+    // The audit's example: OpenAI's reasoning_effort used to be answered 200.
+    const r = await post("/v1/chat/completions", JSON.stringify({ ...validChat, reasoning_effort: "high" }));
+    expect(r.status).toBe(400);
+    expect(expectOpenAiErrorBody(r.text).param).toBe("reasoning_effort");
+  });
+
+  it("accepts OpenAI's harmless fields and answers as without them", async () => {
+    const harmless = {
+      user: "alice",
+      metadata: { run: "1" },
+      store: false,
+      service_tier: "auto",
+      n: 1,
+      logprobs: false,
+      logit_bias: {},
+      parallel_tool_calls: false,
+      tools: [],
+      response_format: { type: "text" },
+    };
+    expectWellFormed(await post("/v1/chat/completions", JSON.stringify({ ...validChat, ...harmless })));
+    const r = await post("/v1/chat/completions", JSON.stringify({ ...validChat, logprobs: true }));
+    expect(r.status).toBe(400);
+    expect(expectOpenAiErrorBody(r.text)).toMatchObject({
+      param: "logprobs",
+      type: "invalid_request_error",
+    });
   });
 
   it("refuses numbers out of range with 400 naming the parameter", async () => {
@@ -197,27 +322,20 @@ describe("bad request bodies (property-based)", () => {
 
   it("serves any Unicode, lone surrogates and invalid UTF-8 included, without a 500", async () => {
     await fc.assert(
-      fc.asyncProperty(
-        fc.oneof(
-          fc.string({ unit: "binary", minLength: 1, maxLength: 60 }),
-          fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }),
-        ),
-        fc.uint8Array({ minLength: 1, maxLength: 16 }),
-        async (text, bytes) => {
-          const r = await post(
-            "/v1/chat/completions",
-            JSON.stringify({ messages: [{ role: "user", content: text }], max_tokens: 8 }),
-          );
-          expectWellFormed(r);
-          // Raw bytes (0x80-0xFF: invalid UTF-8 on their own) spliced into a JSON string.
-          const invalid = Buffer.concat([
-            Buffer.from('{"prompt":"a'),
-            Buffer.from(bytes.map((b) => (b === 0x22 || b === 0x5c || b < 0x20 ? 0xff : b))),
-            Buffer.from('","max_tokens":8}'),
-          ]);
-          expectWellFormed(await post("/v1/completions", invalid));
-        },
-      ),
+      fc.asyncProperty(anyUnicode, fc.uint8Array({ minLength: 1, maxLength: 16 }), async (text, bytes) => {
+        const r = await post(
+          "/v1/chat/completions",
+          JSON.stringify({ messages: [{ role: "user", content: text }], max_tokens: 8 }),
+        );
+        expectWellFormed(r);
+        // Raw bytes (0x80-0xFF: invalid UTF-8 on their own) spliced into a JSON string.
+        const invalid = Buffer.concat([
+          Buffer.from('{"prompt":"a'),
+          Buffer.from(bytes.map((b) => (b === 0x22 || b === 0x5c || b < 0x20 ? 0xff : b))),
+          Buffer.from('","max_tokens":8}'),
+        ]);
+        expectWellFormed(await post("/v1/completions", invalid));
+      }),
       { numRuns: 60, seed: 11 },
     );
   });
@@ -324,7 +442,7 @@ describe("odd methods, paths and headers", () => {
             method === "GET" || method === "OPTIONS" || method === "TRACE"
               ? undefined
               : JSON.stringify(validChat);
-          const r = await rawRequest(`${server.url}${path}`, {
+          const r = await send(path, {
             method,
             headers: headers as Record<string, string>,
             ...(body === undefined ? {} : { body }),
@@ -340,6 +458,7 @@ describe("odd methods, paths and headers", () => {
 
 /** Writes raw bytes on a fresh connection and returns everything the server sends before closing. */
 function rawExchange(bytes: string): Promise<string> {
+  requests++;
   return new Promise((resolve, reject) => {
     const { port } = new URL(server.url);
     const socket = connect(Number(port), "127.0.0.1", () => socket.end(bytes));
@@ -352,7 +471,7 @@ function rawExchange(bytes: string): Promise<string> {
 
 describe("bytes that are not HTTP", () => {
   it("answers a bad URL, garbage and oversized headers in OpenAI's shape", async () => {
-    const badUrl = await rawRequest(`${server.url}/%ff`, { method: "GET" });
+    const badUrl = await send("/%ff", { method: "GET" });
     expect(badUrl.status).toBe(400);
     expect(expectOpenAiErrorBody(badUrl.text).message).toMatch(/not a valid url/);
 
@@ -367,6 +486,28 @@ describe("bytes that are not HTTP", () => {
 });
 
 describe("afterwards", () => {
+  it("has not grown in memory with the requests", async (ctx) => {
+    // Only meaningful after the whole file ran (not under -t): the bounds are per request.
+    if (requests < 500) ctx.skip();
+    const after = await settledMemory();
+    const heapPerRequest = (after.heap - memoryBefore.heap) / requests;
+    const rssPerRequest = (after.rss - memoryBefore.rss) / requests;
+    // Measured over the ~900 requests since the warm-up (several runs, 2 cores shared with other
+    // jobs): the heap grew by about 1 KiB per request (code compiled for paths first taken after the
+    // baseline) and the RSS by 5-30 KiB (malloc arenas and V8 pages kept for reuse; from one test to
+    // the next it moves by up to 40 MB either way). A leak of what a request holds shows up: a Fastify
+    // request retained per request measured 10.6 KiB of heap per request, a 64 KiB buffer kept per
+    // request 160 KiB of RSS. Smaller leaks (an AbortController per request) pass; the soak
+    // (docs/reliability.md) is for those. The bounds are 4x the heap figure and 2x the largest RSS
+    // one, so a busy machine does not fail them.
+    expect(heapPerRequest, `heap grew by ${Math.round(heapPerRequest)} bytes per request`).toBeLessThan(
+      4 * 1024,
+    );
+    expect(rssPerRequest, `RSS grew by ${Math.round(rssPerRequest)} bytes per request`).toBeLessThan(
+      64 * 1024,
+    );
+  });
+
   it("is still up, holds no sequence and never answered 500", async () => {
     const health = await rawRequest(`${server.url}/health`, { method: "GET" });
     expect(health.status).toBe(200);

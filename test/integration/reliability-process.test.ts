@@ -2,7 +2,7 @@
  * `servelab serve` as a real child process (the built CLI, dist/): binding, API keys (flag, env,
  * file), CORS, the audit log, and graceful shutdown on SIGTERM and SIGINT.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +28,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 interface Served {
   child: ChildProcess;
   url: string;
+  stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
 }
@@ -65,7 +66,7 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     });
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
-  return { child, url, stderr: () => stderr, exited };
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /** Starts a streamed completion and resolves once its first event arrived; `rest` has the whole body. */
@@ -107,6 +108,24 @@ describe("servelab serve: binding, keys, CORS, audit log", () => {
     expect(wide.stderr()).toMatch(/warning: listening on 127\.0\.0\.2 without --api-key/);
     wide.child.kill("SIGTERM");
     expect(await wide.exited).toBe(0);
+  });
+
+  it("prints the address it bound: 0.0.0.0 with where to connect, the default as it was", async () => {
+    const local = await serve([]);
+    const { port } = new URL(local.url);
+    expect(local.stdout()).toContain(`\nlistening on http://127.0.0.1:${port}\n`);
+    local.child.kill("SIGTERM");
+    expect(await local.exited).toBe(0);
+
+    // With a key: a server open to the network, even for a test, should not be open to anyone.
+    const all = await serve(["--host", "0.0.0.0", "--api-key", "k-0000"]);
+    expect(all.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    const line = /listening on .*/.exec(all.stdout())?.[0];
+    const hint = `http://127.0.0.1:${new URL(all.url).port}`;
+    expect(line).toContain(`(every interface: from this machine ${hint}`);
+    expect((await rawRequest(`${hint}/health`, { method: "GET" })).status).toBe(200);
+    all.child.kill("SIGTERM");
+    expect(await all.exited).toBe(0);
   });
 
   it("takes the key from SERVELAB_API_KEY, checks it on every route but /health, applies CORS and writes an audit log without text", async () => {
@@ -200,6 +219,36 @@ describe("servelab serve: binding, keys, CORS, audit log", () => {
     // The access log has counts, never text.
     expect(s.stderr()).toMatch(/POST \/v1\/chat\/completions 200 .* prompt=\d+ completion=3/);
     expect(s.stderr()).not.toMatch(/my keys|one two/);
+  });
+});
+
+describe("servelab serve: bad flags", () => {
+  it("refuses an unknown --profile in one line, exit code 2, before loading the model", () => {
+    const r = spawnSync(process.execPath, [cli, "serve", "-m", model, "--port", "0", "--profile", "bogus"], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    // Before the fix the model loaded first ("loading ..."), then the profile failed.
+    expect(r.stderr).toBe(
+      'servelab: --profile must be one of deepseek-r1-distill, phi-3, generic or auto, got "bogus"\n',
+    );
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("servelab serve and chat: secrets in help", () => {
+  it("never print SERVELAB_API_KEY in --help", () => {
+    const secret = "s3cret-in-env-456";
+    for (const command of ["serve", "chat"]) {
+      const help = spawnSync(process.execPath, [cli, command, "--help"], {
+        env: { ...process.env, SERVELAB_API_KEY: secret },
+        encoding: "utf8",
+      });
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/--api-key <key>[\s\S]*?env SERVELAB_API_KEY/);
+      expect(`${help.stdout}${help.stderr}`).not.toContain(secret);
+    }
   });
 });
 

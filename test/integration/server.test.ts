@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { createLlamaCppEngine } from "../../src/engines/llama-cpp.js";
 import { startServer } from "../../src/server/index.js";
+import { gatedLoadEngine } from "../helpers/engines.js";
 import { tinyModel } from "../helpers/models.js";
 
 const script = "<think>\nLet me compute 4*4.\n</think>\n\nThe answer is \\boxed{16}.";
@@ -179,7 +180,17 @@ describe("servelab serve with a scripted R1 model", () => {
     r = await postJson(url, JSON.stringify({ messages: [{ role: "user", content: "word ".repeat(400) }] }));
     expect(r.status).toBe(400);
     expectOpenAiError(r.body, /256 tokens.*\d+ tokens/);
-    expect((r.body.error as { code: string }).code).toBe("context_length_exceeded");
+    expect(r.body.error).toMatchObject({ code: "context_length_exceeded", param: "messages" });
+    // On /v1/completions the field at fault is the prompt, streamed or not.
+    for (const stream of [false, true]) {
+      r = await postJson(
+        `${server.url}/v1/completions`,
+        JSON.stringify({ prompt: "word ".repeat(400), stream }),
+      );
+      expect(r.status).toBe(400);
+      expectOpenAiError(r.body, /256 tokens.*\d+ tokens/);
+      expect(r.body.error).toMatchObject({ code: "context_length_exceeded", param: "prompt" });
+    }
 
     r = await postJson(
       url,
@@ -206,5 +217,50 @@ describe("servelab serve with a scripted R1 model", () => {
     expect(text).toMatch(/servelab_generation_tokens_total [1-9]\d*/);
     expect(text).toMatch(/servelab_time_to_first_token_seconds_count [1-9]/);
     expect(text).toMatch(/servelab_requests_running 0/);
+  });
+});
+
+describe("startServer with a wrong profile", () => {
+  it("rejects it before listening or loading the engine", async () => {
+    const engine = createLlamaCppEngine({ model: "/nonexistent.gguf", threads: 1 });
+    await expect(startServer({ engine, port: 0, profile: "bogus" })).rejects.toThrow(
+      /unknown profile 'bogus'/,
+    );
+    expect(engine.state).toBe("created");
+    await engine.dispose();
+  });
+});
+
+describe("while the model loads", () => {
+  it("/health answers 503 with a JSON body, requests 503 in OpenAI's shape; then 200", async () => {
+    const engine = gatedLoadEngine(
+      createLlamaCppEngine({ model: await tinyModel({ script }), threads: 1, contextSize: 256 }),
+    );
+    // startServer listens first and loads after: it resolves while the load waits for release().
+    const server = await startServer({ engine, port: 0 });
+    try {
+      const health = await fetch(`${server.url}/health`);
+      expect(health.status).toBe(503);
+      expect(health.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(await health.json()).toEqual({ status: "loading" });
+
+      const chat = await postJson(
+        `${server.url}/v1/chat/completions`,
+        JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+      );
+      expect(chat.status).toBe(503);
+      expectOpenAiError(chat.body, /still loading/);
+      expect((await fetch(`${server.url}/v1/models`)).status).toBe(503);
+
+      engine.release();
+      await server.ready;
+      const ready = await fetch(`${server.url}/health`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: "ok" });
+    } finally {
+      engine.release();
+      await server.close();
+      await engine.dispose();
+    }
   });
 });

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
 import { createClient } from "../../client/index.js";
 import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-options.js";
+import { parseProfileOption } from "../options.js";
 import { runChatSession, type ChatSettings } from "../ui/chat-session.js";
 
 /** Flags of `servelab chat`. */
@@ -57,12 +58,13 @@ export function registerChatCommand(program: Command): void {
     .option("--url <url>", "OpenAI-compatible base URL (env SERVELAB_URL)", process.env.SERVELAB_URL)
     .option("-m, --model <file.gguf>", "load this model in-process instead of connecting to --url")
     .option("--model-id <name>", "model name to request (default: the first the server lists)")
+    // No commander default from the environment: --help would print the secret.
+    .option("--api-key <key>", "bearer key for the server (env SERVELAB_API_KEY)")
     .option(
-      "--api-key <key>",
-      "bearer key for the server (env SERVELAB_API_KEY)",
-      process.env.SERVELAB_API_KEY,
+      "--profile <name>",
+      "model profile for --model: deepseek-r1-distill, phi-3 or generic",
+      parseProfileOption,
     )
-    .option("--profile <name>", "model profile for --model: deepseek-r1-distill, phi-3 or generic")
     .option(
       "--profile-option <key=value>",
       "change one profile behaviour for --model (repeatable; keys below)",
@@ -155,9 +157,10 @@ async function runChat(flags: ChatFlags): Promise<void> {
     baseURL = `${server.url.replace(/\/+$/, "")}/v1`;
     label = `${engine.info().modelId} (embedded, profile ${server.profile()?.name ?? "generic"})`;
   }
+  const apiKey = flags.apiKey ?? (process.env.SERVELAB_API_KEY || undefined);
   const client = createClient({
     ...(baseURL === undefined ? {} : { baseURL }),
-    ...(flags.apiKey === undefined ? {} : { apiKey: flags.apiKey }),
+    ...(apiKey === undefined ? {} : { apiKey }),
     ...(flags.modelId === undefined ? {} : { model: flags.modelId }),
   });
   try {

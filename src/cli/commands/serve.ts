@@ -7,8 +7,9 @@ import { createEngineFromSpec, type EngineSpecOptions } from "../../engines/crea
 import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-options.js";
 import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
+import { formatListening } from "../../server/listen-address.js";
 import type { ServerLimits } from "../../server/request.js";
-import { parseIntegerOption, parsePositiveIntegerOption } from "../options.js";
+import { parseIntegerOption, parsePositiveIntegerOption, parseProfileOption } from "../options.js";
 
 interface ServeFlags extends EngineSpecOptions {
   host: string;
@@ -54,11 +55,8 @@ export function registerServeCommand(program: Command): void {
       parseIntegerOption("--port", 0, 65535),
       8000,
     )
-    .option(
-      "--api-key <key>",
-      "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)",
-      process.env.SERVELAB_API_KEY || undefined,
-    )
+    // No commander default from the environment: --help would print the secret.
+    .option("--api-key <key>", "require 'Authorization: Bearer <key>' (env SERVELAB_API_KEY)")
     .option("--api-key-file <file>", "read the API key from a file")
     .option(
       "--parallel <n>",
@@ -132,6 +130,7 @@ export function registerServeCommand(program: Command): void {
     .option(
       "--profile <name>",
       "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)",
+      parseProfileOption,
     )
     .option(
       "--profile-option <key=value>",
@@ -214,7 +213,7 @@ Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: applicati
 }
 
 async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
-  let apiKey = flags.apiKey;
+  let apiKey = flags.apiKey ?? (process.env.SERVELAB_API_KEY || undefined);
   if (flags.apiKeyFile !== undefined) {
     try {
       apiKey = readFileSync(flags.apiKeyFile, "utf8").trim();
@@ -330,7 +329,7 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     `profile    ${profile?.name ?? "generic"}`,
     `load time  ${stats.loadTimeMs === undefined ? "n/a" : formatMs(stats.loadTimeMs)}`,
     `memory     ${stats.ramBytes === undefined ? "n/a" : `${formatBytes(stats.ramBytes)} RAM`}${stats.vramBytes === undefined ? "" : `, ${formatBytes(stats.vramBytes)} VRAM`}`,
-    `listening on ${server.url}`,
+    formatListening(server.address),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
   // Keep running until a signal stops the server.
