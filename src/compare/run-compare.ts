@@ -354,7 +354,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
   let server: ServerProcess | undefined;
   let sampler: MemorySampler | undefined;
   let url: string;
-  const gpuBaseline = readGpuMemoryUsed();
+  const gpuBaseline = await readGpuMemoryUsed();
   const usesGpu = gpuBaseline !== undefined;
   try {
     if (configuration.engine.startsWith("url:")) {
@@ -368,7 +368,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
       });
       url = server.url;
-      sampler = new MemorySampler(server.pid, gpuBaseline);
+      sampler = new MemorySampler({ pid: server.pid, gpuBaseline });
       sampler.start();
     }
     // Generous: the full profile's long answers take hours on a CPU for F32 models.
@@ -396,7 +396,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
     }
     if (server !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const now = sampler?.sample();
+      const now = await sampler?.sampleFresh();
       const idle = usesGpu ? now?.gpu : (now?.rss ?? readProcessMemory(server.pid)?.rss);
       entry.memory = { kind: usesGpu ? "vram" : "rss" };
       if (idle !== undefined) entry.memory.idleBytes = idle;
@@ -619,7 +619,7 @@ async function waitReleased(pid: number, gpuBaseline: number | undefined): Promi
   const deadline = performance.now() + 30_000;
   for (;;) {
     const gone = !processExists(pid);
-    const used = gpuBaseline === undefined ? undefined : readGpuMemoryUsed();
+    const used = gpuBaseline === undefined ? undefined : await readGpuMemoryUsed();
     const gpuFree =
       used === undefined || gpuBaseline === undefined || used <= gpuBaseline + 256 * 1024 * 1024;
     if (gone && gpuFree) return;
