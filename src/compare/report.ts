@@ -131,7 +131,7 @@ export function renderComparisonMarkdown(result: ComparisonResult): string {
       "## How it was measured",
       "",
       "- Load time: from starting the server process until /health answered 200; first token: until the first token of a warm-up request.",
-      "- Memory: resident set size of the server process and its children (mapped model weights included), or GPU memory used above the level before the server started; peak over the whole run.",
+      "- Memory: resident set size of the server process and its children (mapped model weights included); for an engine that reports a GPU device, also GPU memory used above the level before the server started (nvidia-smi); peak over the whole run.",
       "- TTFT: one request at a time per prompt class (built-in short, medium and long prompts), streamed.",
       "- Tokens/s and requests/min: synthetic prompts with exact output lengths (ignore_eos); per-token inter-token latency.",
       "- Max concurrency: the largest number of concurrent streams whose p95 inter-token latency met the objective (bisection between measured levels).",

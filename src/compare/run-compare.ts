@@ -354,8 +354,11 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
   let server: ServerProcess | undefined;
   let sampler: MemorySampler | undefined;
   let url: string;
+  // GPU memory is counted above what was in use before the server started (other processes may hold some).
   const gpuBaseline = await readGpuMemoryUsed();
-  const usesGpu = gpuBaseline !== undefined;
+  // Whether GPU memory is sampled: only for an engine that said it runs on a GPU, so that `--gpu cpu` on
+  // a GPU host reports resident memory, not a GPU that it never touched.
+  let sampleGpu = false;
   try {
     if (configuration.engine.startsWith("url:")) {
       url = configuration.engine.slice("url:".length).replace(/\/$/u, "");
@@ -368,7 +371,8 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
       });
       url = server.url;
-      sampler = new MemorySampler({ pid: server.pid, gpuBaseline });
+      sampleGpu = gpuBaseline !== undefined && server.device !== undefined && server.device !== "cpu";
+      sampler = new MemorySampler({ pid: server.pid, gpuBaseline: sampleGpu ? gpuBaseline : undefined });
       sampler.start();
     }
     // Generous: the full profile's long answers take hours on a CPU for F32 models.
@@ -397,8 +401,13 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
     if (server !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const now = await sampler?.sampleFresh();
-      const idle = usesGpu ? now?.gpu : (now?.rss ?? readProcessMemory(server.pid)?.rss);
-      entry.memory = { kind: usesGpu ? "vram" : "rss" };
+      const rss = now?.rss ?? readProcessMemory(server.pid)?.rss;
+      const vram = sampleGpu ? now?.gpu : undefined;
+      entry.memory = { kind: vram === undefined ? "rss" : "vram" };
+      if (server.device !== undefined) entry.memory.device = server.device;
+      if (rss !== undefined) entry.memory.rss = { idleBytes: rss };
+      if (vram !== undefined) entry.memory.vram = { idleBytes: vram };
+      const idle = vram ?? rss;
       if (idle !== undefined) entry.memory.idleBytes = idle;
     }
     ctx.record("warm-up", { load: entry.load, memory: entry.memory });
@@ -597,10 +606,12 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
 
     if (server !== undefined && entry.memory !== undefined) {
       sampler?.sample();
-      const peak = usesGpu
-        ? sampler?.peakGpu
-        : Math.max(sampler?.peakRss ?? 0, readProcessMemory(server.pid)?.hwm ?? 0);
-      if (peak !== undefined && peak > 0) entry.memory.peakBytes = peak;
+      const rss = Math.max(sampler?.peakRss ?? 0, readProcessMemory(server.pid)?.hwm ?? 0);
+      if (rss > 0) entry.memory.rss = { ...entry.memory.rss, peakBytes: rss };
+      if (entry.memory.vram !== undefined && sampler !== undefined)
+        entry.memory.vram.peakBytes = Math.max(sampler.peakGpu, entry.memory.vram.idleBytes ?? 0);
+      const peak = entry.memory.kind === "vram" ? entry.memory.vram?.peakBytes : entry.memory.rss?.peakBytes;
+      if (peak !== undefined) entry.memory.peakBytes = peak;
     }
     return quality.results;
   } finally {
@@ -608,7 +619,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
     if (server !== undefined) {
       ctx.progress("stopping");
       await server.stop();
-      await waitReleased(server.pid, gpuBaseline);
+      await waitReleased(server.pid, sampleGpu ? gpuBaseline : undefined);
       ctx.record("stopping", { released: true, memory: entry.memory });
     }
   }

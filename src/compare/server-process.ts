@@ -32,6 +32,9 @@ export interface ServerProcess {
   readonly url: string;
   /** Milliseconds from spawn until /health said ready. */
   readonly readyMs: number;
+  /** The device the engine reported at start-up (its `device` line: "cpu", "cuda", "vulkan", "metal" or a
+   * GPU name); undefined when it printed none. */
+  readonly device: string | undefined;
   /** performance.now() at spawn. */
   readonly spawnedAt: number;
   readonly child: ChildProcess;
@@ -85,13 +88,17 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
     });
   });
   let address: string | undefined;
+  let device: string | undefined;
   let stdoutBuffer = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     log.write(chunk);
     if (address !== undefined) return;
     stdoutBuffer += chunk.toString("utf8");
     const m = /listening on (http:\/\/\S+)/u.exec(stdoutBuffer);
-    if (m !== null) address = m[1];
+    if (m === null) return;
+    address = m[1];
+    // "device     cuda, 8 threads": printed with the address, once the engine is loaded.
+    device = /^device\s+([^,\n]+)/mu.exec(stdoutBuffer)?.[1]?.trim();
   });
   child.stderr?.on("data", (chunk: Buffer) => log.write(chunk));
   child.once("error", (error) => log.write(`spawn error: ${errorMessage(error)}\n`));
@@ -137,7 +144,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
         );
         if (status === 200) {
           const readyMs = performance.now() - spawnedAt;
-          return { pid: child.pid ?? -1, url: `${address}/v1`, readyMs, spawnedAt, child, stop };
+          return { pid: child.pid ?? -1, url: `${address}/v1`, readyMs, device, spawnedAt, child, stop };
         }
       }
       options.onWait?.(elapsed);

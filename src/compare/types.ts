@@ -94,12 +94,26 @@ export interface LoadResult {
 }
 
 export interface MemoryResult {
-  /** Memory in use with the model loaded and no request running. */
+  /** Memory in use with the model loaded and no request running (of `kind`). */
   idleBytes?: number;
-  /** Highest memory in use during the measurements. */
+  /** Highest memory in use during the measurements (of `kind`). */
   peakBytes?: number;
-  /** What was measured: resident set size of the serving process, or GPU memory. */
+  /**
+   * What `idleBytes` and `peakBytes` measure: GPU memory when the engine runs on a GPU and GPU memory
+   * could be read (nvidia-smi), resident set size of the serving process otherwise.
+   */
   kind: "rss" | "vram";
+  /** The device the engine reported at start-up: "cpu", "cuda", "vulkan", "metal" or a GPU name. */
+  device?: string;
+  /** Resident memory of the serving process and its children (mapped model weights included). */
+  rss?: MemoryFigures;
+  /** GPU memory above the level before the server started; only for an engine on a GPU. */
+  vram?: MemoryFigures;
+}
+
+export interface MemoryFigures {
+  idleBytes?: number;
+  peakBytes?: number;
 }
 
 export type PromptClass = "short" | "medium" | "long";

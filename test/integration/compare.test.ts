@@ -12,6 +12,7 @@ import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ComparisonResult } from "../../src/compare/types.js";
 import { reportChartIds } from "../../src/report/html.js";
+import { pathWithFakeNvidiaSmi } from "../helpers/fake-nvidia-smi.js";
 import { fakeVllmDir } from "../helpers/fake-vllm.js";
 import { tinyModel } from "../helpers/models.js";
 import { launchReportBrowser } from "../helpers/report-browser.js";
@@ -19,8 +20,11 @@ import { launchReportBrowser } from "../helpers/report-browser.js";
 const cli = new URL("../../dist/cli/index.js", import.meta.url).pathname;
 const right = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{16}.";
 const wrong = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{15}.";
+// A GPU host as far as nvidia-smi tells (a slow one): the embedded engine still runs on the CPU.
 const vllmEnv = {
-  PATH: `${fakeVllmDir}${delimiter}${process.env.PATH ?? ""}`,
+  PATH: pathWithFakeNvidiaSmi(`${fakeVllmDir}${delimiter}${process.env.PATH ?? ""}`),
+  FAKE_NVIDIA_SMI_DELAY_MS: "200",
+  FAKE_NVIDIA_SMI_USED_MIB: "1234",
   FAKE_VLLM_REASONING: "Four times four.",
   FAKE_VLLM_ANSWER: "The answer is \\boxed{16}.",
 };
@@ -121,9 +125,15 @@ describe("servelab compare on scripted models", () => {
       expect(c.synthetic).toBe(c.engine !== "vllm");
       expect(c.load?.loadTimeMs).toBeGreaterThan(0);
       expect(c.load?.firstTokenMs).toBeGreaterThan(c.load?.loadTimeMs ?? Infinity);
-      expect(c.memory?.kind).toBe("rss");
-      expect(c.memory?.peakBytes).toBeGreaterThanOrEqual(c.memory?.idleBytes ?? Infinity);
-      expect(c.memory?.idleBytes).toBeGreaterThan(10 * 1024 * 1024);
+      // Memory by the device the engine reported, not by whether nvidia-smi answers: the embedded
+      // engine on the CPU gives resident memory only; the (fake) vLLM on CUDA gives GPU memory first
+      // (nothing above the fake's constant baseline) and resident memory as well.
+      expect(c.memory?.device).toBe(c.engine === "vllm" ? "cuda" : "cpu");
+      expect(c.memory?.kind).toBe(c.engine === "vllm" ? "vram" : "rss");
+      if (c.engine === "vllm") expect(c.memory?.vram).toEqual({ idleBytes: 0, peakBytes: 0 });
+      else expect(c.memory?.vram).toBeUndefined();
+      expect(c.memory?.rss?.peakBytes).toBeGreaterThanOrEqual(c.memory?.rss?.idleBytes ?? Infinity);
+      expect(c.memory?.rss?.idleBytes).toBeGreaterThan(10 * 1024 * 1024);
       for (const cls of ["short", "medium", "long"] as const)
         expect(c.latency?.ttftMs?.[cls]?.summary.n).toBe(1);
       expect(c.throughput?.outputTokensPerSecond).toBeGreaterThan(0);

@@ -63,8 +63,8 @@ A compare file (YAML or JSON):
         options: { quantization: fp8, gpu-memory-utilization: 0.5 } }
     - { name: llama-server, engine: "url:http://127.0.0.1:8080/v1", model: r1 }
 
-Each configuration runs alone in its own process: load time, memory at idle and at peak (GPU memory
-where nvidia-smi works, resident memory otherwise), TTFT on short/medium/long prompts, tokens/s,
+Each configuration runs alone in its own process: load time, memory at idle and at peak (resident
+memory always; GPU memory too when the engine runs on a GPU and nvidia-smi works), TTFT on short/medium/long prompts, tokens/s,
 requests/min at concurrency 4, max concurrency under --slo, and math accuracy with agreement against
 the reference. Results are written as they are measured: Ctrl-C keeps them, --resume goes on.
 `;

@@ -3,7 +3,12 @@
  * exactly the same metrics, directions and changes.
  */
 
-import type { ComparisonResult, ConfigurationResult, PromptClass } from "../../compare/types.js";
+import type {
+  ComparisonResult,
+  ConfigurationResult,
+  MemoryFigures,
+  PromptClass,
+} from "../../compare/types.js";
 import { formatBytes, formatMilliseconds, formatNumber } from "./format.js";
 
 /** Which way is better: lower (latency, memory), higher (throughput, accuracy), or neither. */
@@ -65,6 +70,14 @@ interface MetricDefinition {
 
 const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
 
+/** One kind of memory of a configuration (results written before both were kept have only `kind`'s). */
+function memoryOf(c: ConfigurationResult, kind: "rss" | "vram"): MemoryFigures | undefined {
+  const memory = c.memory;
+  if (memory === undefined) return undefined;
+  if (memory.rss !== undefined || memory.vram !== undefined) return memory[kind];
+  return memory.kind === kind ? memory : undefined;
+}
+
 function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
   const slo = result.configurations.find((c) => c.maxConcurrencyUnderSlo !== undefined)
     ?.maxConcurrencyUnderSlo?.slo;
@@ -86,21 +99,38 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       better: "lower",
       read: (c) => c.load?.firstTokenMs,
     },
+    // GPU memory and resident memory in rows of their own: one row never compares one with the other.
     {
-      id: "memory.idle",
+      id: "memory.vram.idle",
       group: "Memory",
-      label: "Memory, idle",
+      label: "GPU memory (VRAM), idle",
       unit: "bytes",
       better: "lower",
-      read: (c) => c.memory?.idleBytes,
+      read: (c) => memoryOf(c, "vram")?.idleBytes,
     },
     {
-      id: "memory.peak",
+      id: "memory.vram.peak",
       group: "Memory",
-      label: "Memory, peak",
+      label: "GPU memory (VRAM), peak",
       unit: "bytes",
       better: "lower",
-      read: (c) => c.memory?.peakBytes,
+      read: (c) => memoryOf(c, "vram")?.peakBytes,
+    },
+    {
+      id: "memory.rss.idle",
+      group: "Memory",
+      label: "Resident memory (RSS), idle",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => memoryOf(c, "rss")?.idleBytes,
+    },
+    {
+      id: "memory.rss.peak",
+      group: "Memory",
+      label: "Resident memory (RSS), peak",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => memoryOf(c, "rss")?.peakBytes,
     },
     ...promptClasses.flatMap((prompt): MetricDefinition[] => [
       {

@@ -80,6 +80,29 @@ describe("comparisonRows", () => {
     expect(html).not.toMatch(/<tr data-metric="quality\.accuracy">.*class="(better|worse)"/);
   });
 
+  it("keeps GPU memory and resident memory in rows of their own, old results by their kind", () => {
+    const result = clone();
+    const [gpu, cpu] = result.configurations as [ConfigurationResult, ConfigurationResult];
+    gpu.memory = {
+      kind: "vram",
+      device: "cuda",
+      idleBytes: 3e9,
+      peakBytes: 4e9,
+      vram: { idleBytes: 3e9, peakBytes: 4e9 },
+      rss: { idleBytes: 5e8, peakBytes: 6e8 },
+    };
+    cpu.memory = { kind: "rss", idleBytes: 2e9, peakBytes: 2.5e9 }; // written before rss/vram were kept
+    const rows = new Map(comparisonRows(result).map((row) => [row.id, row]));
+    expect(rows.get("memory.vram.idle")?.values).toEqual([3e9, undefined, undefined]);
+    expect(rows.get("memory.vram.peak")?.values).toEqual([4e9, undefined, undefined]);
+    expect(rows.get("memory.rss.idle")?.values).toEqual([5e8, 2e9, undefined]);
+    expect(rows.get("memory.rss.peak")?.values).toEqual([6e8, 2.5e9, undefined]);
+    expect(rows.get("memory.rss.idle")?.label).toBe("Resident memory (RSS), idle");
+    expect(rows.get("memory.vram.idle")?.change[1]).toBeUndefined();
+    // a CPU-only run has no GPU rows at all
+    expect(comparisonRows(fixture).some((row) => row.id.startsWith("memory.vram"))).toBe(false);
+  });
+
   it("uses the named reference, falling back to the first successful configuration", () => {
     const result = clone();
     result.reference = "r1-1.5b-q8_0";
