@@ -5,6 +5,7 @@
 import { formatBytes } from "../core/format.js";
 import {
   comparisonRows,
+  describeTokenizers,
   findReferenceIndex,
   formatChange,
   formatMetricValue,
@@ -78,6 +79,7 @@ export function renderComparisonText(result: ComparisonResult, options: { color?
   } else lines.push("No metrics were measured.");
   if (rows.some((row) => row.notMeaningful.includes(true)))
     lines.push("", "† weights are synthetic: accuracy and agreement are not meaningful.");
+  for (const unit of describeTokenizers(result)) lines.push(`First differing position counted in ${unit}.`);
   for (const failure of failures(result)) lines.push(`error: ${failure}`);
   return `${lines.join("\n")}\n`;
 }
@@ -124,7 +126,10 @@ export function renderComparisonMarkdown(result: ComparisonResult): string {
         : renderTable(comparisonColumns(result), rows, { format: "markdown" })) +
       (rows.some((row) => row.notMeaningful.includes(true))
         ? "\n† weights are synthetic: accuracy and agreement are not meaningful.\n"
-        : ""),
+        : "") +
+      describeTokenizers(result)
+        .map((unit) => `\nFirst differing position counted in ${unit}.\n`)
+        .join(""),
   );
   sections.push(
     [

@@ -32,6 +32,7 @@ import {
   type QualityItemResult,
   type QualityGeneration,
 } from "./quality/index.js";
+import { openAgreementTokenizer } from "./agreement-tokenizer.js";
 import { parseSynthModel, type CompareConfiguration, type ComparePlan } from "./config.js";
 import {
   MemorySampler,
@@ -43,6 +44,7 @@ import {
 } from "./server-process.js";
 import {
   comparisonResultVersion,
+  type AgreementSummary,
   type ComparisonEnvironment,
   type ComparisonResult,
   type ConcurrencyPoint,
@@ -682,19 +684,38 @@ async function addAgreement(
       dispose = () => provider.dispose();
     }
   }
+  // Positions of the first differing token in the reference model's own tokens; words only when its
+  // tokenizer cannot be reached (the summary names which). Opened after the embedding model: see
+  // loadGgufTokenizer on llama.cpp's logs.
+  const referenceConfiguration = plan.configurations.find((c) => c.name === plan.reference);
+  const tokenizer =
+    referenceConfiguration === undefined
+      ? undefined
+      : await openAgreementTokenizer({ configuration: referenceConfiguration });
   try {
     for (const configuration of result.configurations) {
       if (configuration === reference || configuration.status !== "ok" || configuration.quality === undefined)
         continue;
       const candidate = qualityByName.get(configuration.name);
       if (candidate === undefined || candidate.length === 0) continue;
-      configuration.quality.agreement = await compareAgreement(referenceResults, candidate, {
+      const options = {
         reference: reference.name,
         synthetic: configuration.synthetic || reference.synthetic,
         ...(embeddings === undefined ? {} : { embeddings }),
-      });
+      };
+      let agreement: AgreementSummary | undefined;
+      if (tokenizer !== undefined) {
+        agreement = await compareAgreement(referenceResults, candidate, {
+          ...options,
+          tokenize: tokenizer.tokenize,
+          tokenizerName: tokenizer.name,
+        }).catch(() => undefined);
+      }
+      configuration.quality.agreement =
+        agreement ?? (await compareAgreement(referenceResults, candidate, options));
     }
   } finally {
+    await tokenizer?.dispose();
     await dispose?.();
   }
 }

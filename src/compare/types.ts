@@ -192,7 +192,8 @@ export interface AgreementSummary {
   identicalRate: number;
   /** Position (0-based token index) of the first differing token, over the texts that differ. */
   firstDifferingToken?: Summary;
-  /** The tokenizer the positions are counted in ("words-and-punctuation" or a model tokenizer name). */
+  /** The tokens positions are counted in: "words-and-punctuation" when no model tokenizer was reachable,
+   * else the reference model's, e.g. "model tokens (r1-f32: r1-f32.gguf)". */
   tokenizer: string;
   /** Mean chrF (n=6, beta=2, whitespace removed; 0-100) of candidate against reference text. */
   chrf: number;

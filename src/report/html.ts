@@ -10,6 +10,7 @@ import { renderCdfChart } from "./charts/cdf.js";
 import { renderLineChart } from "./charts/line-chart.js";
 import {
   comparisonRows,
+  describeTokenizer,
   findReferenceIndex,
   formatChange,
   formatMetricValue,
@@ -428,7 +429,7 @@ function renderQualitySection(result: ComparisonResult): string {
           `<tr><td>Identical text</td><td>${escapeHtml(percent(agreement.identicalRate))}</td></tr>` +
           (agreement.firstDifferingToken === undefined
             ? ""
-            : `<tr><td>First differing token (${escapeHtml(agreement.tokenizer)} tokens)</td><td>median ${escapeHtml(formatNumber(agreement.firstDifferingToken.p50, 0))}, mean ${escapeHtml(formatNumber(agreement.firstDifferingToken.mean, 1))}</td></tr>`) +
+            : `<tr><td>First differing position, in ${escapeHtml(describeTokenizer(agreement.tokenizer))}</td><td>median ${escapeHtml(formatNumber(agreement.firstDifferingToken.p50, 0))}, mean ${escapeHtml(formatNumber(agreement.firstDifferingToken.mean, 1))}</td></tr>`) +
           `<tr><td>chrF (0–100)</td><td>${escapeHtml(formatNumber(agreement.chrf, 1))}</td></tr>` +
           (agreement.embeddingCosine === undefined
             ? ""

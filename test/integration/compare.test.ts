@@ -64,6 +64,8 @@ describe("servelab compare on scripted models", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "servelab-compare-"));
     const [rightModel, wrongModel] = [await tinyModel({ script: right }), await tinyModel({ script: wrong })];
+    // A random-weight model embeds the two answers apart (a scripted one sees only their shared last token).
+    const embeddingModel = await tinyModel();
     const dataset = join(dir, "sixteen.jsonl");
     await writeFile(
       dataset,
@@ -82,7 +84,7 @@ describe("servelab compare on scripted models", () => {
         "reference: right",
         "profile: smoke",
         // Any GGUF works as the embedding model through the embedded engine (a real one gives meaning).
-        `embeddings: "${rightModel}"`,
+        `embeddings: "${embeddingModel}"`,
         "configurations:",
         `  - { name: right, engine: embedded, model: "${rightModel}" }`,
         `  - { name: wrong, engine: embedded, model: "${wrongModel}" }`,
@@ -161,8 +163,17 @@ describe("servelab compare on scripted models", () => {
     expect(again?.quality?.agreement?.chrf).toBeCloseTo(100, 5);
     expect(again?.quality?.agreement?.embeddingCosine).toBeCloseTo(1, 5);
     expect(again?.quality?.agreement?.embeddingModel).toBeDefined();
-    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeLessThanOrEqual(1);
+    // The answers differ in one digit: close, but not the same text.
+    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeGreaterThan(0.9);
+    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeLessThan(0.999);
     expect(wrongResult?.quality?.agreement?.chrf).toBeLessThan(100);
+    expect(wrongResult?.quality?.agreement?.chrf).toBeGreaterThan(90);
+    // First differing token, in the reference model's own tokens: "<think>", "\n", "Four", " times",
+    // " four", ".\n\n", "</think>", "\n\n", "The", " answer", " is", " \\", "boxed", "{", "1", then "5"
+    // against "6" at index 15 (words and punctuation would say 17).
+    expect(wrongResult?.quality?.agreement?.tokenizer).toMatch(/^model tokens \(right: .*\.gguf\)$/u);
+    expect(wrongResult?.quality?.agreement?.firstDifferingToken).toMatchObject({ min: 15, max: 15, n: 3 });
+    expect(again?.quality?.agreement?.firstDifferingToken).toBeUndefined();
     // synthetic weights: the numbers are there but marked
     expect(wrongResult?.quality?.note).toMatch(/not meaningful/u);
   });
@@ -171,6 +182,10 @@ describe("servelab compare on scripted models", () => {
     expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again\s+vllm/u);
     expect(run.stdout).toMatch(/Accuracy ↑\s+100% †\s+0% †/u);
     expect(run.stdout).toContain("† weights are synthetic");
+    expect(run.stdout).toMatch(/First differing token, median ↑\s+—\s+15 tok/u);
+    // Only the report on stdout: llama.cpp's logs of the embedding model and the tokenizer stay off it.
+    expect(run.stdout).toMatch(/^\n(?:note: |Metric)/u);
+    expect(run.stdout).toMatch(/First differing position counted in model tokens \(right: .*\.gguf\)\./u);
     const out = join(dir, "out");
     for (const file of ["results.json", "report.md", "report.html", "measurements.jsonl", "requests.jsonl"])
       expect(existsSync(join(out, file)), file).toBe(true);
@@ -231,5 +246,5 @@ describe("servelab compare on scripted models", () => {
     expect(resumed.configurations[2]?.status).toBe("failed");
     expect(again.stderr).not.toMatch(/\[1\/5 right\] loading/u);
     expect(again.stderr).toMatch(/\[3\/5 missing\]/u);
-  });
+  }, 300_000); // agreement again: the embedding model and the reference's vocabulary load in the CLI
 });

@@ -70,6 +70,35 @@ interface MetricDefinition {
 
 const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
 
+/** AgreementSummary.tokenizer when no model tokenizer could be reached (agreement's default). */
+const wordsTokenizer = "words-and-punctuation";
+
+/** The unit a first-differing-token position is counted in, as the reports say it. */
+export function describeTokenizer(tokenizer: string): string {
+  return tokenizer === wordsTokenizer
+    ? "words and punctuation (no model tokenizer was reachable)"
+    : tokenizer;
+}
+
+/** The units the first differing positions of a result are counted in, one line each (none without agreement). */
+export function describeTokenizers(result: ComparisonResult): string[] {
+  const tokenizers = new Set<string>();
+  for (const c of result.configurations) {
+    const tokenizer = c.quality?.agreement?.tokenizer;
+    if (tokenizer !== undefined && c.quality?.agreement?.firstDifferingToken !== undefined)
+      tokenizers.add(tokenizer);
+  }
+  return [...tokenizers].map(describeTokenizer);
+}
+
+function firstDifferenceLabel(result: ComparisonResult): string {
+  const tokenizers = result.configurations.flatMap((c) => c.quality?.agreement?.tokenizer ?? []);
+  if (tokenizers.length > 0 && tokenizers.every((t) => t === wordsTokenizer))
+    return "First differing word, median";
+  if (tokenizers.some((t) => t === wordsTokenizer)) return "First differing token or word, median";
+  return "First differing token, median";
+}
+
 /** One kind of memory of a configuration (results written before both were kept have only `kind`'s). */
 function memoryOf(c: ConfigurationResult, kind: "rss" | "vram"): MemoryFigures | undefined {
   const memory = c.memory;
@@ -250,7 +279,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
     {
       id: "agreement.firstDifference",
       group: "Agreement",
-      label: "First differing token, median",
+      label: firstDifferenceLabel(result),
       unit: "tokens",
       better: "higher",
       agreement: true,

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { renderComparison } from "../../../src/compare/report.js";
 import type { ComparisonResult, ConfigurationResult } from "../../../src/compare/types.js";
 import { computeBoxStats } from "../../../src/report/charts/box-plot.js";
 import { createLinearScale, createLog2Scale } from "../../../src/report/charts/scale.js";
@@ -101,6 +102,26 @@ describe("comparisonRows", () => {
     expect(rows.get("memory.vram.idle")?.change[1]).toBeUndefined();
     // a CPU-only run has no GPU rows at all
     expect(comparisonRows(fixture).some((row) => row.id.startsWith("memory.vram"))).toBe(false);
+  });
+
+  it("says which unit the first differing position is counted in", () => {
+    const words = new Map(comparisonRows(fixture).map((row) => [row.id, row]));
+    expect(words.get("agreement.firstDifference")?.label).toBe("First differing word, median");
+    expect(renderComparison(fixture, "table")).toContain(
+      "First differing position counted in words and punctuation (no model tokenizer was reachable).",
+    );
+    const result = clone();
+    const agreement = result.configurations[1]?.quality?.agreement;
+    if (agreement === undefined) throw new Error("the fixture has no agreement");
+    agreement.tokenizer = "model tokens (r1-1.5b-f32: r1-f32.gguf)";
+    const row = comparisonRows(result).find((r) => r.id === "agreement.firstDifference");
+    expect(row?.label).toBe("First differing token, median");
+    expect(renderComparison(result, "markdown")).toContain(
+      "First differing position counted in model tokens (r1-1.5b-f32: r1-f32.gguf).",
+    );
+    expect(renderHtmlReport(result)).toContain(
+      "First differing position, in model tokens (r1-1.5b-f32: r1-f32.gguf)",
+    );
   });
 
   it("uses the named reference, falling back to the first successful configuration", () => {
