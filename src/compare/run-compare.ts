@@ -11,7 +11,9 @@ import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "
 import os from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { AbortedError, InvalidArgumentError, errorMessage } from "../core/errors.js";
+import { redactSecretValues, redactedValue } from "../core/redact.js";
 import { version } from "../core/version.js";
 import { runBench, type BenchProgress, type RequestRecord, type RunSummary } from "../bench/index.js";
 import { findMaxConcurrency, checkRunAgainstSlo } from "../bench/capacity.js";
@@ -33,7 +35,14 @@ import {
   type QualityGeneration,
 } from "./quality/index.js";
 import { openAgreementTokenizer } from "./agreement-tokenizer.js";
-import { parseSynthModel, type CompareConfiguration, type ComparePlan } from "./config.js";
+import {
+  listPlanSecrets,
+  parseSynthModel,
+  redactComparePlan,
+  resolveApiKey,
+  type CompareConfiguration,
+  type ComparePlan,
+} from "./config.js";
 import {
   MemorySampler,
   processExists,
@@ -208,15 +217,15 @@ export async function runCompare(
     version: comparisonResultVersion,
     createdAt: new Date().toISOString(),
     environment: describeComparisonEnvironment(),
-    command: options.command,
+    command: redactSecretValues(options.command, listPlanSecrets(plan)),
     configurations: [],
     reference: plan.reference,
   };
   const measurements = new JsonLinesWriter(join(outDir, "measurements.jsonl"));
   const requests = new JsonLinesWriter(join(outDir, "requests.jsonl"));
   const save = (): void => writeJsonAtomic(resultsPath, result);
-  // The plan, so that `--resume DIR` alone knows what to run.
-  writeJsonAtomic(join(outDir, "plan.json"), plan);
+  // The plan, so that `--resume DIR` alone knows what to run (without its literal API keys).
+  writeJsonAtomic(join(outDir, "plan.json"), redactComparePlan(plan));
   const qualityByName = new Map<string, QualityItemResult[]>();
   const total = plan.configurations.length;
 
@@ -311,7 +320,8 @@ export function serveArguments(
   args.push("--model", model);
   const options: Record<string, string | number | boolean> = { parallel, ...configuration.options };
   for (const [key, value] of Object.entries(options)) {
-    if (value === false) continue;
+    // The key goes to the server in its environment (SERVELAB_API_KEY), never on a command line.
+    if (value === false || key === "api-key") continue;
     args.push(`--${key}`);
     if (value !== true) args.push(String(value));
   }
@@ -349,9 +359,51 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
   return configuration.model;
 }
 
+/**
+ * The API key compare sends to a configuration's server. A server compare starts gets the configured key
+ * (in its environment), a fresh random one when the plan came from plan.json (which keeps no literal key:
+ * only compare and its own server need to share it), or none, in which case it may still inherit
+ * SERVELAB_API_KEY, which is then the one to send.
+ * @throws InvalidArgumentError for a `url:` server whose literal key plan.json did not keep.
+ */
+export function resolveClientApiKey(
+  configuration: CompareConfiguration,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const key = resolveApiKey(configuration, env);
+  if (configuration.engine.startsWith("url:")) {
+    if (key === redactedValue)
+      throw new InvalidArgumentError(
+        `the API key of "${configuration.name}" was given literally and plan.json does not keep it: resume with --config <file> as well, or give the key as api-key-env or \${NAME}`,
+      );
+    return key;
+  }
+  if (key === redactedValue) return randomBytes(24).toString("base64url");
+  if (key !== undefined) return key;
+  const file = configuration.options?.["api-key-file"];
+  if (typeof file === "string") {
+    try {
+      return readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new InvalidArgumentError(`api-key-file: cannot read ${file}: ${errorMessage(error)}`);
+    }
+  }
+  return env.SERVELAB_API_KEY === undefined || env.SERVELAB_API_KEY === "" ? undefined : env.SERVELAB_API_KEY;
+}
+
+/** resolveClientApiKey, or undefined where it throws (a /tokenize call then goes without a key). */
+function tryResolveClientApiKey(configuration: CompareConfiguration): string | undefined {
+  try {
+    return resolveClientApiKey(configuration);
+  } catch {
+    return undefined;
+  }
+}
+
 async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemResult[]> {
   const { configuration, entry, plan, outDir, signal } = ctx;
   const profile = plan.profile;
+  const apiKey = resolveClientApiKey(configuration);
   const model = await resolveModel(ctx);
   let server: ServerProcess | undefined;
   let sampler: MemorySampler | undefined;
@@ -369,6 +421,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       server = await startServerProcess({
         serveArgs: serveArguments(configuration, model, profile.parallel),
         logPath: join(outDir, `serve-${configuration.name}.log`),
+        ...(apiKey === undefined ? {} : { env: { SERVELAB_API_KEY: apiKey } }),
         ...(signal === undefined ? {} : { signal }),
         onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
       });
@@ -378,7 +431,12 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       sampler.start();
     }
     // Generous: the full profile's long answers take hours on a CPU for F32 models.
-    const client = createClient({ baseURL: url, maxRetries: 0, timeoutMs: 6 * 3_600_000 });
+    const client = createClient({
+      baseURL: url,
+      maxRetries: 0,
+      timeoutMs: 6 * 3_600_000,
+      ...(apiKey === undefined ? {} : { apiKey }),
+    });
 
     // Warm-up: the first token of a first request completes the load time.
     ctx.progress("warm-up");
@@ -420,6 +478,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       sampleGpu: false,
       readMetrics: false,
       runs: profile.runs,
+      ...(apiKey === undefined ? {} : { apiKey }),
       ...(signal === undefined ? {} : { signal }),
     };
     const benchProgress = (phase: ComparePhase, label: string) => (p: BenchProgress) =>
@@ -691,7 +750,10 @@ async function addAgreement(
   const tokenizer =
     referenceConfiguration === undefined
       ? undefined
-      : await openAgreementTokenizer({ configuration: referenceConfiguration });
+      : await openAgreementTokenizer({
+          configuration: referenceConfiguration,
+          apiKey: tryResolveClientApiKey(referenceConfiguration),
+        });
   try {
     for (const configuration of result.configurations) {
       if (configuration === reference || configuration.status !== "ok" || configuration.quality === undefined)

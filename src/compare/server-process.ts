@@ -19,6 +19,8 @@ export interface StartServerOptions {
   serveArgs: string[];
   /** Where the child's stdout and stderr go. */
   logPath: string;
+  /** More environment variables for the child (SERVELAB_API_KEY: a key never shown on its command line). */
+  env?: Record<string, string>;
   /** Give up when not ready after this long (default 15 minutes: big models load slowly from disk). */
   readyTimeoutMs?: number;
   signal?: AbortSignal;
@@ -70,7 +72,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
       // stdin stays open while we live: the server stops when it closes (SERVELAB_STOP_WITH_PARENT),
       // so it never outlives us, even when we are killed with SIGKILL.
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
+      env: { ...process.env, ...options.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
     },
   );
   child.stdin?.on("error", () => undefined);
