@@ -7,7 +7,7 @@
  * reads as failed, "interrupted during <phase>"), measurements.jsonl gets one line per phase and
  * requests.jsonl one per request, as they finish. A failing configuration is recorded and the next runs.
  */
-import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -195,6 +195,25 @@ export function readComparisonResult(path: string): ComparisonResult {
   return result as ComparisonResult;
 }
 
+function qualityPath(outDir: string, name: string): string {
+  return join(outDir, `quality-${name}.jsonl`);
+}
+
+function serveLogPath(outDir: string, name: string): string {
+  return join(outDir, `serve-${name}.log`);
+}
+
+/**
+ * A configuration that (re)starts begins with files of its own: the answers of an earlier, unfinished
+ * attempt are removed (a resume would read them into agreement), and that attempt's server log is kept
+ * once, as serve-NAME.previous.log.
+ */
+function startConfigurationFiles(outDir: string, name: string): void {
+  rmSync(qualityPath(outDir, name), { force: true });
+  const log = serveLogPath(outDir, name);
+  if (existsSync(log)) renameSync(log, join(outDir, `serve-${name}.previous.log`));
+}
+
 function readQualityResults(path: string): QualityItemResult[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, "utf8")
@@ -234,11 +253,12 @@ export async function runCompare(
       const kept = previous?.configurations.find((c) => c.name === configuration.name && c.status === "ok");
       if (kept !== undefined) {
         result.configurations.push(kept);
-        qualityByName.set(kept.name, readQualityResults(join(outDir, `quality-${kept.name}.jsonl`)));
+        qualityByName.set(kept.name, readQualityResults(qualityPath(outDir, kept.name)));
         hooks.onConfiguration?.(kept);
         continue;
       }
       if (signal?.aborted) break;
+      startConfigurationFiles(outDir, configuration.name);
       const entry: ConfigurationResult = {
         name: configuration.name,
         engine: engineKindOf(configuration.engine),
@@ -420,7 +440,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       ctx.progress("loading");
       server = await startServerProcess({
         serveArgs: serveArguments(configuration, model, profile.parallel),
-        logPath: join(outDir, `serve-${configuration.name}.log`),
+        logPath: serveLogPath(outDir, configuration.name),
         ...(apiKey === undefined ? {} : { env: { SERVELAB_API_KEY: apiKey } }),
         ...(signal === undefined ? {} : { signal }),
         onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
@@ -618,7 +638,8 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         : await loadJsonlDataset(plan.dataset);
     const dataset =
       plan.dataset === undefined ? `generated (seed 1, ${problems.length} problems)` : plan.dataset;
-    const qualityLog = new JsonLinesWriter(join(outDir, `quality-${configuration.name}.jsonl`));
+    // Started empty: a run that stopped during quality left its answers in it, and they are not this run's.
+    const qualityLog = new JsonLinesWriter(qualityPath(outDir, configuration.name), { truncate: true });
     let done = 0;
     ctx.progress("quality", `0/${problems.length}`);
     let quality;

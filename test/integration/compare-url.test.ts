@@ -153,4 +153,55 @@ describe("compare on url: servers", () => {
     ]);
     expect(result.command).toBe("servelab compare --config c.yaml --note (redacted)");
   });
+
+  it("resumes a configuration that stopped during quality with its own answers only", async () => {
+    const engine = `url:${scripted.url}`;
+    const plan: ComparePlan = {
+      configurations: [
+        { name: "a", engine, model: "scripted-model" },
+        { name: "b", engine, model: "scripted-model" },
+      ],
+      reference: "a",
+      profile: { ...profile, qualityProblems: 4, qualityConcurrency: 1 },
+      slo: "itl=50ms",
+    };
+    const out = join(dir, "resume");
+    const controller = new AbortController();
+    const first = await runCompare(
+      { plan, outDir: out, command: "servelab compare", signal: controller.signal },
+      {
+        onProgress: (event) => {
+          // Ctrl-C once b has written its first answer.
+          if (event.configuration === "b" && event.phase === "quality" && event.detail === "1/4")
+            controller.abort();
+        },
+      },
+    );
+    expect(first.configurations.map((c) => [c.name, c.status, c.error])).toEqual([
+      ["a", "ok", undefined],
+      ["b", "failed", "interrupted during quality"],
+    ]);
+    const partial = (await readFile(join(out, "quality-b.jsonl"), "utf8")).trim().split("\n");
+    expect(partial.length).toBeGreaterThanOrEqual(1);
+    expect(partial.length).toBeLessThan(4);
+
+    const resumed = await runCompare({
+      plan,
+      outDir: out,
+      command: "servelab compare --resume",
+      resume: true,
+    });
+    expect(resumed.configurations.map((c) => [c.name, c.status])).toEqual([
+      ["a", "ok"],
+      ["b", "ok"],
+    ]);
+    const ids = (await readFile(join(out, "quality-b.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(ids).toHaveLength(4);
+    expect(new Set(ids).size).toBe(4);
+    // agreement pairs b's answers with a's by problem: stale lines would have counted twice
+    expect(resumed.configurations[1]?.quality?.agreement?.n).toBe(4);
+  });
 });
