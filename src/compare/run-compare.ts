@@ -19,7 +19,8 @@ import { runBench, type BenchProgress, type RequestRecord, type RunSummary } fro
 import { findMaxConcurrency, checkRunAgainstSlo } from "../bench/capacity.js";
 import { parseSlo } from "../bench/options.js";
 import { createClient } from "../client/index.js";
-import { readGgufSummary } from "../models/gguf/read.js";
+import { readGguf, summarizeGguf } from "../models/gguf/read.js";
+import { readSyntheticKind } from "../models/synthesize.js";
 import { resolveDefaultModel } from "../models/default-model.js";
 import { JsonLinesWriter } from "../report/json.js";
 import {
@@ -53,6 +54,7 @@ import {
 } from "./server-process.js";
 import {
   comparisonResultVersion,
+  hasRandomWeights,
   type AgreementSummary,
   type ComparisonEnvironment,
   type ComparisonResult,
@@ -265,6 +267,7 @@ export async function runCompare(
         model: configuration.model,
         precision: configuration.precision ?? "unknown",
         synthetic: configuration.model.startsWith("synth:"),
+        ...(configuration.model.startsWith("synth:") ? { syntheticWeights: "random" as const } : {}),
         status: "failed",
         error: "interrupted before it started",
       };
@@ -360,6 +363,7 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
       onProgress: (message) => ctx.progress("model", message.trim()),
     });
     entry.synthetic = true;
+    entry.syntheticWeights = "random";
     entry.precision = synth.type;
     entry.model = `${synth.preset} (synthetic)`;
     return path;
@@ -372,9 +376,12 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
   if (configuration.engine === "embedded" && !configuration.model.startsWith("hf:")) {
     if (!existsSync(configuration.model))
       throw new InvalidArgumentError(`model file not found: ${configuration.model}`);
-    const summary = await readGgufSummary(configuration.model);
-    entry.precision = configuration.precision ?? summary.precision;
-    entry.synthetic = summary.name?.includes("(synthetic)") === true;
+    const file = await readGguf(configuration.model, { maxArrayItems: 64 });
+    entry.precision = configuration.precision ?? summarizeGguf(file).precision;
+    // Random weights make quality numbers meaningless; a scripted model's are known in advance.
+    const kind = readSyntheticKind(file.metadata);
+    entry.synthetic = kind !== undefined;
+    if (kind !== undefined) entry.syntheticWeights = kind;
   }
   return configuration.model;
 }
@@ -648,6 +655,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         problems,
         concurrency: profile.qualityConcurrency,
         synthetic: entry.synthetic,
+        scripted: entry.syntheticWeights === "scripted",
         dataset,
         ...(signal === undefined ? {} : { signal }),
         onResult: (item) => {
@@ -784,6 +792,7 @@ async function addAgreement(
       const options = {
         reference: reference.name,
         synthetic: configuration.synthetic || reference.synthetic,
+        scripted: !hasRandomWeights(configuration) && !hasRandomWeights(reference),
         ...(embeddings === undefined ? {} : { embeddings }),
       };
       let agreement: AgreementSummary | undefined;

@@ -125,6 +125,8 @@ describe("servelab compare on scripted models", () => {
     for (const c of result.configurations.filter((x) => x.status === "ok")) {
       expect(c.precision).toBe(c.engine === "vllm" ? "bfloat16" : "f16");
       expect(c.synthetic).toBe(c.engine !== "vllm");
+      // read from the GGUF: scripted (servelab.synthetic), so its quality figures count
+      if (c.engine !== "vllm") expect(c.syntheticWeights).toBe("scripted");
       expect(c.load?.loadTimeMs).toBeGreaterThan(0);
       expect(c.load?.firstTokenMs).toBeGreaterThan(c.load?.loadTimeMs ?? Infinity);
       // Memory by the device the engine reported, not by whether nvidia-smi answers: the embedded
@@ -174,14 +176,18 @@ describe("servelab compare on scripted models", () => {
     expect(wrongResult?.quality?.agreement?.tokenizer).toMatch(/^model tokens \(right: .*\.gguf\)$/u);
     expect(wrongResult?.quality?.agreement?.firstDifferingToken).toMatchObject({ min: 15, max: 15, n: 3 });
     expect(again?.quality?.agreement?.firstDifferingToken).toBeUndefined();
-    // synthetic weights: the numbers are there but marked
-    expect(wrongResult?.quality?.note).toMatch(/not meaningful/u);
+    // scripted weights: the answers are known, so the figures are meaningful, and said to be scripted
+    expect(wrongResult?.quality?.meaningful).toBe(true);
+    expect(wrongResult?.quality?.agreement?.meaningful).toBe(true);
+    expect(wrongResult?.quality?.note).toMatch(/^scripted synthetic model/u);
   });
 
   it("prints the table and writes JSON, Markdown, HTML and the measurements as they were taken", () => {
     expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again\s+vllm/u);
-    expect(run.stdout).toMatch(/Accuracy ↑\s+100% †\s+0% †/u);
-    expect(run.stdout).toContain("† weights are synthetic");
+    // scripted models' figures are printed as they are (random weights' would read "n/a: random weights")
+    expect(run.stdout).toMatch(/Accuracy ↑\s+100%\s+0%\s+—\s+100%\s+100%\s+▼ −100 pp \(worse\)/u);
+    expect(run.stdout).toContain("note: Scripted synthetic models");
+    expect(run.stdout).not.toContain("random weights");
     expect(run.stdout).toMatch(/First differing token, median ↑\s+—\s+15 tok/u);
     // Only the report on stdout: llama.cpp's logs of the embedding model and the tokenizer stay off it.
     expect(run.stdout).toMatch(/^\n(?:note: |Metric)/u);

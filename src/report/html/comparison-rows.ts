@@ -3,12 +3,20 @@
  * exactly the same metrics, directions and changes.
  */
 
-import type {
-  ComparisonResult,
-  ConfigurationResult,
-  MemoryFigures,
-  PromptClass,
+import {
+  hasRandomWeights,
+  type ComparisonResult,
+  type ConfigurationResult,
+  type MemoryFigures,
+  type PromptClass,
 } from "../../compare/types.js";
+
+/** What tables show instead of a quality or agreement figure of random weights. */
+export const notMeaningfulText = "n/a: random weights";
+
+/** The note under a table that shows {@link notMeaningfulText}. */
+export const notMeaningfulFootnote =
+  "n/a: random weights — the weights are random (synthetic), so accuracy and agreement mean nothing; results.json keeps the raw values, marked not meaningful.";
 import { formatBytes, formatMilliseconds, formatNumber } from "./format.js";
 
 /** Which way is better: lower (latency, memory), higher (throughput, accuracy), or neither. */
@@ -38,9 +46,10 @@ export interface ComparisonRow {
   /** Per configuration: the change is an improvement (true), a regression (false), or neither (undefined). */
   improved: Array<boolean | undefined>;
   /**
-   * Per configuration: the value is not meaningful (a quality or agreement metric of synthetic
-   * weights, or a change against a synthetic reference). Tables should mark such values and never
-   * color them as better or worse.
+   * Per configuration: the value means nothing (a quality or agreement metric of random synthetic
+   * weights, or compared with a reference that has them). Tables show {@link notMeaningfulText} instead
+   * of such values and never color them as better or worse. Scripted synthetic models answer by a
+   * script, so their figures are known in advance and shown.
    */
   notMeaningful: boolean[];
 }
@@ -64,7 +73,7 @@ interface MetricDefinition {
   read: (c: ConfigurationResult) => number | undefined;
   /** Agreement rows have no value for the reference itself. */
   agreement?: boolean;
-  /** Quality and agreement rows mean nothing for synthetic weights. */
+  /** Quality and agreement rows mean nothing for random weights. */
   quality?: boolean;
 }
 
@@ -318,11 +327,15 @@ export function comparisonRows(result: ComparisonResult): ComparisonRow[] {
       if (changeUnit === "pp") return value - reference;
       return reference === 0 ? undefined : ((value - reference) / Math.abs(reference)) * 100;
     });
-    const referenceSynthetic = result.configurations[referenceIndex]?.synthetic === true;
+    const referenceConfiguration = result.configurations[referenceIndex];
+    const referenceRandom = referenceConfiguration !== undefined && hasRandomWeights(referenceConfiguration);
     const notMeaningful = result.configurations.map(
       (c, i) =>
         definition.quality === true &&
-        (c.synthetic || (i !== referenceIndex && referenceSynthetic && change[i] !== undefined)),
+        (hasRandomWeights(c) ||
+          (i !== referenceIndex &&
+            referenceRandom &&
+            (change[i] !== undefined || (definition.agreement === true && values[i] !== undefined)))),
     );
     const improved = change.map((delta, i) => {
       if (delta === undefined || delta === 0 || definition.better === "none" || notMeaningful[i] === true)
