@@ -8,6 +8,7 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError, ServelabError } from "../core/errors.js";
+import { redactArgv } from "../core/redact.js";
 import { version } from "../core/version.js";
 import { JsonLinesWriter, writeJsonFile } from "../report/json.js";
 import { findMaxConcurrency } from "./capacity.js";
@@ -513,12 +514,8 @@ export async function runBench(options: BenchOptions, hooks: BenchHooks = {}): P
   }
 }
 
-/** The command line with the value of --api-key hidden: results.json and report.md are shared. */
-export function redactArgv(argv: readonly string[]): string[] {
-  return argv.map((arg, i) =>
-    argv[i - 1] === "--api-key" ? "(redacted)" : arg.startsWith("--api-key=") ? "--api-key=(redacted)" : arg,
-  );
-}
+/** The command line with secrets hidden (results.json and report.md are shared); see core/redact.ts. */
+export { redactArgv } from "../core/redact.js";
 
 function collectNotes(levels: LevelResult[], ignoreEos: boolean, resolved: ResolvedBenchOptions): string[] {
   const notes: string[] = [];

@@ -4,6 +4,9 @@ import { InvalidArgumentError } from "../core/errors.js";
 /** Anything that counts the tokens of a text the way the served model does. */
 export interface Tokenizer {
   countTokens(text: string): Promise<number> | number;
+  /** The token ids of `text`, special tokens in it parsed as such (as in a model's own output), when the
+   * tokenizer can give them. */
+  tokenize?(text: string): Promise<readonly number[]> | readonly number[];
   /** Releases the model, when the tokenizer holds one. */
   dispose?(): Promise<void> | void;
 }
@@ -14,11 +17,19 @@ export interface Tokenizer {
  */
 export async function loadGgufTokenizer(modelPath: string): Promise<Tokenizer> {
   try {
-    const { getLlama } = await import("node-llama-cpp");
-    const llama = await getLlama({ gpu: false });
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    // Errors only, on stderr: a vocabulary-only load warns about model details that do not matter for
+    // tokens, and llama.cpp prints the logs of a second instance in a process (compare's embedding
+    // model) on stdout, where results go, unless this one's level is above them.
+    const llama = await getLlama({
+      gpu: false,
+      logLevel: LlamaLogLevel.error,
+      logger: (_level, message) => process.stderr.write(`${message.trimEnd()}\n`),
+    });
     const model = await llama.loadModel({ modelPath, vocabOnly: true });
     return {
       countTokens: (text: string) => model.tokenize(text).length,
+      tokenize: (text: string) => model.tokenize(text, true),
       dispose: async () => {
         await model.dispose();
         await llama.dispose();

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { InvalidArgumentError, errorMessage } from "../core/errors.js";
+import { isSecretName, redactedValue } from "../core/redact.js";
 import { SYNTH_TYPES, type SynthType } from "../models/presets.js";
 
 /** One thing to measure: an engine, a model and a precision. */
@@ -24,6 +25,87 @@ export interface CompareConfiguration {
   precision?: string;
   /** More `servelab serve` flags for this configuration, e.g. `{ parallel: 8, "flash-attn": true }`. */
   options?: Record<string, string | number | boolean>;
+  /**
+   * The API key the server expects (`Authorization: Bearer`): a `url:` server's, or the one compare starts
+   * an embedded or vLLM server with. `${NAME}` reads it from the environment variable NAME when the
+   * configuration runs. Never written to results.json, plan.json or a report. File field `api-key`.
+   */
+  apiKey?: string;
+  /** The environment variable holding the API key (instead of `apiKey`). File field `api-key-env`. */
+  apiKeyEnv?: string;
+}
+
+/** An environment-variable reference, `${NAME}`: the name, or undefined for a literal value. */
+function envReference(value: string): string | undefined {
+  return /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/u.exec(value)?.[1];
+}
+
+/**
+ * The plan as plan.json stores it: literal API keys and secret serve options (`api-key`, ...) replaced by
+ * "(redacted)"; `${NAME}` references and `apiKeyEnv` names kept, so `--resume` finds the key again.
+ */
+export function redactComparePlan(plan: ComparePlan): ComparePlan {
+  return {
+    ...plan,
+    configurations: plan.configurations.map((c) => {
+      const copy: CompareConfiguration = { ...c };
+      if (copy.apiKey !== undefined && envReference(copy.apiKey) === undefined) copy.apiKey = redactedValue;
+      if (copy.options !== undefined)
+        copy.options = Object.fromEntries(
+          Object.entries(copy.options).map(([key, value]) => [
+            key,
+            isSecretName(key) && typeof value === "string" && envReference(value) === undefined
+              ? redactedValue
+              : value,
+          ]),
+        );
+      return copy;
+    }),
+  };
+}
+
+/** The literal secrets of a plan (API keys and secret serve options), to scrub from anything recorded. */
+export function listPlanSecrets(plan: ComparePlan, env: NodeJS.ProcessEnv = process.env): string[] {
+  const secrets = new Set<string>();
+  const add = (value: string | undefined): void => {
+    if (value === undefined || value === redactedValue || value === "") return;
+    const name = envReference(value);
+    const resolved = name === undefined ? value : env[name];
+    if (resolved !== undefined && resolved !== "") secrets.add(resolved);
+  };
+  for (const c of plan.configurations) {
+    add(c.apiKey);
+    if (c.apiKeyEnv !== undefined) add(env[c.apiKeyEnv]);
+    for (const [key, value] of Object.entries(c.options ?? {}))
+      if (isSecretName(key) && typeof value === "string") add(value);
+  }
+  return [...secrets];
+}
+
+/**
+ * The API key of a configuration, read now: `apiKey` (or its `${NAME}`), `apiKeyEnv`, else for a server
+ * that compare starts its `api-key` serve option. Undefined when none is set; "(redacted)" when the plan
+ * came from plan.json, which never stores a literal key.
+ * @throws InvalidArgumentError when a named environment variable is not set.
+ */
+export function resolveApiKey(
+  configuration: CompareConfiguration,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const fromEnv = (name: string, field: string): string => {
+    const value = env[name];
+    if (value === undefined || value === "")
+      throw new InvalidArgumentError(
+        `configuration "${configuration.name}": ${field} names the environment variable ${name}, which is not set`,
+      );
+    return value;
+  };
+  if (configuration.apiKeyEnv !== undefined) return fromEnv(configuration.apiKeyEnv, "api-key-env");
+  const option = configuration.engine.startsWith("url:") ? undefined : configuration.options?.["api-key"];
+  const value = configuration.apiKey ?? (typeof option === "string" ? option : undefined);
+  if (value === undefined) return undefined;
+  const name = envReference(value);
+  return name === undefined ? value : fromEnv(name, "api-key");
 }
 
 export type CompareProfileName = "smoke" | "quick" | "full";
@@ -193,7 +275,7 @@ export function validateConfiguration(value: unknown, where: string): CompareCon
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new InvalidArgumentError(`${where}: must be an object with name, engine, model and precision`);
   const entry = value as Record<string, unknown>;
-  const known = new Set(["name", "engine", "model", "precision", "options"]);
+  const known = new Set(["name", "engine", "model", "precision", "options", "api-key", "api-key-env"]);
   for (const key of Object.keys(entry))
     if (!known.has(key))
       throw new InvalidArgumentError(`${where}: unknown field "${key}" (known: ${[...known].join(", ")})`);
@@ -237,6 +319,24 @@ export function validateConfiguration(value: unknown, where: string): CompareCon
       checked[key] = option;
     }
     configuration.options = checked;
+  }
+  const apiKey = entry["api-key"];
+  const apiKeyEnv = entry["api-key-env"];
+  if (apiKey !== undefined && apiKeyEnv !== undefined)
+    throw new InvalidArgumentError(`${where} (${name}): give "api-key" or "api-key-env", not both`);
+  if (apiKey !== undefined) {
+    if (typeof apiKey !== "string" || apiKey === "")
+      throw new InvalidArgumentError(
+        `${where} (${name}): "api-key" must be a non-empty string (or \${NAME} to read an environment variable)`,
+      );
+    configuration.apiKey = apiKey;
+  }
+  if (apiKeyEnv !== undefined) {
+    if (typeof apiKeyEnv !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/u.test(apiKeyEnv))
+      throw new InvalidArgumentError(
+        `${where} (${name}): "api-key-env" must be the name of an environment variable, like OPENAI_API_KEY`,
+      );
+    configuration.apiKeyEnv = apiKeyEnv;
   }
   if (configuration.model.startsWith("synth:")) parseSynthModel(configuration);
   return configuration;

@@ -5,26 +5,40 @@
 import { formatBytes } from "../core/format.js";
 import {
   comparisonRows,
+  describeTokenizers,
   findReferenceIndex,
   formatChange,
   formatMetricValue,
+  notMeaningfulFootnote,
+  notMeaningfulText,
   type ComparisonRow,
 } from "../report/html/comparison-rows.js";
 import { renderHtmlReport } from "../report/html.js";
 import { renderTable, type TableColumn } from "../report/table.js";
-import type { ComparisonResult } from "./types.js";
+import { describeWeights, hasRandomWeights, type ComparisonResult } from "./types.js";
 
 export type ReportFormat = "table" | "markdown" | "html" | "json";
 export const reportFormats: readonly ReportFormat[] = ["table", "markdown", "html", "json"];
 
 const syntheticBanner =
-  "Synthetic weights: the models have the real architectures and sizes, so speed and memory are real, but their answers are random: accuracy and agreement are not meaningful.";
+  "Synthetic weights: the models have the real architectures and sizes, so speed and memory are real, but their answers are random: accuracy and agreement mean nothing and are not shown.";
+
+const scriptedBanner =
+  "Scripted synthetic models (servelab synth --script): each answers with a fixed text, so accuracy and agreement are known in advance: a test of the pipeline, not of a model.";
+
+/** The notes above a comparison: random weights, scripted models. */
+function weightBanners(result: ComparisonResult): string[] {
+  const banners: string[] = [];
+  if (result.configurations.some(hasRandomWeights)) banners.push(syntheticBanner);
+  if (result.configurations.some((c) => c.syntheticWeights === "scripted")) banners.push(scriptedBanner);
+  return banners;
+}
 
 function changeCell(row: ComparisonRow, i: number): string {
   const change = row.change[i];
   if (change === undefined) return "—";
+  if (row.notMeaningful[i] === true) return "n/a";
   const text = formatChange(change, row.changeUnit);
-  if (row.notMeaningful[i] === true) return `${text} †`;
   const improved = row.improved[i];
   if (improved === undefined) return text;
   return `${change > 0 ? "▲" : "▼"} ${text} (${improved ? "better" : "worse"})`;
@@ -44,7 +58,9 @@ function comparisonColumns(result: ComparisonResult): TableColumn<ComparisonRow>
     columns.push({
       header: c.name,
       value: (row) =>
-        `${formatMetricValue(row.values[i], row.unit)}${row.notMeaningful[i] === true && row.values[i] !== undefined ? " †" : ""}`,
+        row.notMeaningful[i] === true && row.values[i] !== undefined
+          ? notMeaningfulText
+          : formatMetricValue(row.values[i], row.unit),
       align: "right",
     }),
   );
@@ -69,15 +85,15 @@ function failures(result: ComparisonResult): string[] {
 export function renderComparisonText(result: ComparisonResult, options: { color?: boolean } = {}): string {
   const plain = options.color !== true;
   const lines: string[] = [];
-  if (result.configurations.some((c) => c.synthetic)) lines.push(`note: ${syntheticBanner}`, "");
+  for (const banner of weightBanners(result)) lines.push(`note: ${banner}`, "");
   const rows = comparisonRows(result);
   if (rows.length > 0) {
     // Visible width is what matters for alignment: pad on the text without color codes.
     const table = renderTable(comparisonColumns(result), rows);
     lines.push(plain ? table.trimEnd() : colorize(table.trimEnd()));
   } else lines.push("No metrics were measured.");
-  if (rows.some((row) => row.notMeaningful.includes(true)))
-    lines.push("", "† weights are synthetic: accuracy and agreement are not meaningful.");
+  if (rows.some((row) => row.notMeaningful.includes(true))) lines.push("", notMeaningfulFootnote);
+  for (const unit of describeTokenizers(result)) lines.push(`First differing position counted in ${unit}.`);
   for (const failure of failures(result)) lines.push(`error: ${failure}`);
   return `${lines.join("\n")}\n`;
 }
@@ -93,7 +109,7 @@ function colorize(table: string): string {
 export function renderComparisonMarkdown(result: ComparisonResult): string {
   const env = result.environment;
   const sections: string[] = ["# servelab compare"];
-  if (result.configurations.some((c) => c.synthetic)) sections.push(`> **${syntheticBanner}**`);
+  for (const banner of weightBanners(result)) sections.push(`> **${banner}**`);
   sections.push(
     [
       `- Date: ${result.createdAt}`,
@@ -110,6 +126,7 @@ export function renderComparisonMarkdown(result: ComparisonResult): string {
           { header: "Engine", value: (c) => c.engine },
           { header: "Model", value: (c) => c.model },
           { header: "Precision", value: (c) => c.precision },
+          { header: "Weights", value: (c) => describeWeights(c) },
           { header: "Status", value: (c) => (c.status === "ok" ? "ok" : `failed: ${c.error ?? ""}`) },
         ],
         result.configurations,
@@ -122,16 +139,17 @@ export function renderComparisonMarkdown(result: ComparisonResult): string {
       (rows.length === 0
         ? "No metrics were measured.\n"
         : renderTable(comparisonColumns(result), rows, { format: "markdown" })) +
-      (rows.some((row) => row.notMeaningful.includes(true))
-        ? "\n† weights are synthetic: accuracy and agreement are not meaningful.\n"
-        : ""),
+      (rows.some((row) => row.notMeaningful.includes(true)) ? `\n${notMeaningfulFootnote}\n` : "") +
+      describeTokenizers(result)
+        .map((unit) => `\nFirst differing position counted in ${unit}.\n`)
+        .join(""),
   );
   sections.push(
     [
       "## How it was measured",
       "",
       "- Load time: from starting the server process until /health answered 200; first token: until the first token of a warm-up request.",
-      "- Memory: resident set size of the server process and its children (mapped model weights included), or GPU memory used above the level before the server started; peak over the whole run.",
+      "- Memory: resident set size of the server process and its children (mapped model weights included); for an engine that reports a GPU device, also GPU memory used above the level before the server started (nvidia-smi); peak over the whole run.",
       "- TTFT: one request at a time per prompt class (built-in short, medium and long prompts), streamed.",
       "- Tokens/s and requests/min: synthetic prompts with exact output lengths (ignore_eos); per-token inter-token latency.",
       "- Max concurrency: the largest number of concurrent streams whose p95 inter-token latency met the objective (bisection between measured levels).",

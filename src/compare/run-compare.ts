@@ -7,17 +7,20 @@
  * reads as failed, "interrupted during <phase>"), measurements.jsonl gets one line per phase and
  * requests.jsonl one per request, as they finish. A failing configuration is recorded and the next runs.
  */
-import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { AbortedError, InvalidArgumentError, errorMessage } from "../core/errors.js";
+import { redactSecretValues, redactedValue } from "../core/redact.js";
 import { version } from "../core/version.js";
 import { runBench, type BenchProgress, type RequestRecord, type RunSummary } from "../bench/index.js";
 import { findMaxConcurrency, checkRunAgainstSlo } from "../bench/capacity.js";
 import { parseSlo } from "../bench/options.js";
 import { createClient } from "../client/index.js";
-import { readGgufSummary } from "../models/gguf/read.js";
+import { readGguf, summarizeGguf } from "../models/gguf/read.js";
+import { readSyntheticKind } from "../models/synthesize.js";
 import { resolveDefaultModel } from "../models/default-model.js";
 import { JsonLinesWriter } from "../report/json.js";
 import {
@@ -32,7 +35,15 @@ import {
   type QualityItemResult,
   type QualityGeneration,
 } from "./quality/index.js";
-import { parseSynthModel, type CompareConfiguration, type ComparePlan } from "./config.js";
+import { openAgreementTokenizer } from "./agreement-tokenizer.js";
+import {
+  listPlanSecrets,
+  parseSynthModel,
+  redactComparePlan,
+  resolveApiKey,
+  type CompareConfiguration,
+  type ComparePlan,
+} from "./config.js";
 import {
   MemorySampler,
   processExists,
@@ -43,6 +54,8 @@ import {
 } from "./server-process.js";
 import {
   comparisonResultVersion,
+  hasRandomWeights,
+  type AgreementSummary,
   type ComparisonEnvironment,
   type ComparisonResult,
   type ConcurrencyPoint,
@@ -184,6 +197,25 @@ export function readComparisonResult(path: string): ComparisonResult {
   return result as ComparisonResult;
 }
 
+function qualityPath(outDir: string, name: string): string {
+  return join(outDir, `quality-${name}.jsonl`);
+}
+
+function serveLogPath(outDir: string, name: string): string {
+  return join(outDir, `serve-${name}.log`);
+}
+
+/**
+ * A configuration that (re)starts begins with files of its own: the answers of an earlier, unfinished
+ * attempt are removed (a resume would read them into agreement), and that attempt's server log is kept
+ * once, as serve-NAME.previous.log.
+ */
+function startConfigurationFiles(outDir: string, name: string): void {
+  rmSync(qualityPath(outDir, name), { force: true });
+  const log = serveLogPath(outDir, name);
+  if (existsSync(log)) renameSync(log, join(outDir, `serve-${name}.previous.log`));
+}
+
 function readQualityResults(path: string): QualityItemResult[] {
   if (!existsSync(path)) return [];
   return readFileSync(path, "utf8")
@@ -206,15 +238,15 @@ export async function runCompare(
     version: comparisonResultVersion,
     createdAt: new Date().toISOString(),
     environment: describeComparisonEnvironment(),
-    command: options.command,
+    command: redactSecretValues(options.command, listPlanSecrets(plan)),
     configurations: [],
     reference: plan.reference,
   };
   const measurements = new JsonLinesWriter(join(outDir, "measurements.jsonl"));
   const requests = new JsonLinesWriter(join(outDir, "requests.jsonl"));
   const save = (): void => writeJsonAtomic(resultsPath, result);
-  // The plan, so that `--resume DIR` alone knows what to run.
-  writeJsonAtomic(join(outDir, "plan.json"), plan);
+  // The plan, so that `--resume DIR` alone knows what to run (without its literal API keys).
+  writeJsonAtomic(join(outDir, "plan.json"), redactComparePlan(plan));
   const qualityByName = new Map<string, QualityItemResult[]>();
   const total = plan.configurations.length;
 
@@ -223,17 +255,19 @@ export async function runCompare(
       const kept = previous?.configurations.find((c) => c.name === configuration.name && c.status === "ok");
       if (kept !== undefined) {
         result.configurations.push(kept);
-        qualityByName.set(kept.name, readQualityResults(join(outDir, `quality-${kept.name}.jsonl`)));
+        qualityByName.set(kept.name, readQualityResults(qualityPath(outDir, kept.name)));
         hooks.onConfiguration?.(kept);
         continue;
       }
       if (signal?.aborted) break;
+      startConfigurationFiles(outDir, configuration.name);
       const entry: ConfigurationResult = {
         name: configuration.name,
         engine: engineKindOf(configuration.engine),
         model: configuration.model,
         precision: configuration.precision ?? "unknown",
         synthetic: configuration.model.startsWith("synth:"),
+        ...(configuration.model.startsWith("synth:") ? { syntheticWeights: "random" as const } : {}),
         status: "failed",
         error: "interrupted before it started",
       };
@@ -309,7 +343,8 @@ export function serveArguments(
   args.push("--model", model);
   const options: Record<string, string | number | boolean> = { parallel, ...configuration.options };
   for (const [key, value] of Object.entries(options)) {
-    if (value === false) continue;
+    // The key goes to the server in its environment (SERVELAB_API_KEY), never on a command line.
+    if (value === false || key === "api-key") continue;
     args.push(`--${key}`);
     if (value !== true) args.push(String(value));
   }
@@ -328,6 +363,7 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
       onProgress: (message) => ctx.progress("model", message.trim()),
     });
     entry.synthetic = true;
+    entry.syntheticWeights = "random";
     entry.precision = synth.type;
     entry.model = `${synth.preset} (synthetic)`;
     return path;
@@ -340,22 +376,70 @@ async function resolveModel(ctx: MeasureContext): Promise<string> {
   if (configuration.engine === "embedded" && !configuration.model.startsWith("hf:")) {
     if (!existsSync(configuration.model))
       throw new InvalidArgumentError(`model file not found: ${configuration.model}`);
-    const summary = await readGgufSummary(configuration.model);
-    entry.precision = configuration.precision ?? summary.precision;
-    entry.synthetic = summary.name?.includes("(synthetic)") === true;
+    const file = await readGguf(configuration.model, { maxArrayItems: 64 });
+    entry.precision = configuration.precision ?? summarizeGguf(file).precision;
+    // Random weights make quality numbers meaningless; a scripted model's are known in advance.
+    const kind = readSyntheticKind(file.metadata);
+    entry.synthetic = kind !== undefined;
+    if (kind !== undefined) entry.syntheticWeights = kind;
   }
   return configuration.model;
+}
+
+/**
+ * The API key compare sends to a configuration's server. A server compare starts gets the configured key
+ * (in its environment), a fresh random one when the plan came from plan.json (which keeps no literal key:
+ * only compare and its own server need to share it), or none, in which case it may still inherit
+ * SERVELAB_API_KEY, which is then the one to send.
+ * @throws InvalidArgumentError for a `url:` server whose literal key plan.json did not keep.
+ */
+export function resolveClientApiKey(
+  configuration: CompareConfiguration,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const key = resolveApiKey(configuration, env);
+  if (configuration.engine.startsWith("url:")) {
+    if (key === redactedValue)
+      throw new InvalidArgumentError(
+        `the API key of "${configuration.name}" was given literally and plan.json does not keep it: resume with --config <file> as well, or give the key as api-key-env or \${NAME}`,
+      );
+    return key;
+  }
+  if (key === redactedValue) return randomBytes(24).toString("base64url");
+  if (key !== undefined) return key;
+  const file = configuration.options?.["api-key-file"];
+  if (typeof file === "string") {
+    try {
+      return readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new InvalidArgumentError(`api-key-file: cannot read ${file}: ${errorMessage(error)}`);
+    }
+  }
+  return env.SERVELAB_API_KEY === undefined || env.SERVELAB_API_KEY === "" ? undefined : env.SERVELAB_API_KEY;
+}
+
+/** resolveClientApiKey, or undefined where it throws (a /tokenize call then goes without a key). */
+function tryResolveClientApiKey(configuration: CompareConfiguration): string | undefined {
+  try {
+    return resolveClientApiKey(configuration);
+  } catch {
+    return undefined;
+  }
 }
 
 async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemResult[]> {
   const { configuration, entry, plan, outDir, signal } = ctx;
   const profile = plan.profile;
+  const apiKey = resolveClientApiKey(configuration);
   const model = await resolveModel(ctx);
   let server: ServerProcess | undefined;
   let sampler: MemorySampler | undefined;
   let url: string;
-  const gpuBaseline = readGpuMemoryUsed();
-  const usesGpu = gpuBaseline !== undefined;
+  // GPU memory is counted above what was in use before the server started (other processes may hold some).
+  const gpuBaseline = await readGpuMemoryUsed();
+  // Whether GPU memory is sampled: only for an engine that said it runs on a GPU, so that `--gpu cpu` on
+  // a GPU host reports resident memory, not a GPU that it never touched.
+  let sampleGpu = false;
   try {
     if (configuration.engine.startsWith("url:")) {
       url = configuration.engine.slice("url:".length).replace(/\/$/u, "");
@@ -363,16 +447,23 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       ctx.progress("loading");
       server = await startServerProcess({
         serveArgs: serveArguments(configuration, model, profile.parallel),
-        logPath: join(outDir, `serve-${configuration.name}.log`),
+        logPath: serveLogPath(outDir, configuration.name),
+        ...(apiKey === undefined ? {} : { env: { SERVELAB_API_KEY: apiKey } }),
         ...(signal === undefined ? {} : { signal }),
         onWait: (ms) => ctx.progress("loading", `${(ms / 1000).toFixed(0)} s`),
       });
       url = server.url;
-      sampler = new MemorySampler(server.pid, gpuBaseline);
+      sampleGpu = gpuBaseline !== undefined && server.device !== undefined && server.device !== "cpu";
+      sampler = new MemorySampler({ pid: server.pid, gpuBaseline: sampleGpu ? gpuBaseline : undefined });
       sampler.start();
     }
     // Generous: the full profile's long answers take hours on a CPU for F32 models.
-    const client = createClient({ baseURL: url, maxRetries: 0, timeoutMs: 6 * 3_600_000 });
+    const client = createClient({
+      baseURL: url,
+      maxRetries: 0,
+      timeoutMs: 6 * 3_600_000,
+      ...(apiKey === undefined ? {} : { apiKey }),
+    });
 
     // Warm-up: the first token of a first request completes the load time.
     ctx.progress("warm-up");
@@ -396,9 +487,14 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
     }
     if (server !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const now = sampler?.sample();
-      const idle = usesGpu ? now?.gpu : (now?.rss ?? readProcessMemory(server.pid)?.rss);
-      entry.memory = { kind: usesGpu ? "vram" : "rss" };
+      const now = await sampler?.sampleFresh();
+      const rss = now?.rss ?? readProcessMemory(server.pid)?.rss;
+      const vram = sampleGpu ? now?.gpu : undefined;
+      entry.memory = { kind: vram === undefined ? "rss" : "vram" };
+      if (server.device !== undefined) entry.memory.device = server.device;
+      if (rss !== undefined) entry.memory.rss = { idleBytes: rss };
+      if (vram !== undefined) entry.memory.vram = { idleBytes: vram };
+      const idle = vram ?? rss;
       if (idle !== undefined) entry.memory.idleBytes = idle;
     }
     ctx.record("warm-up", { load: entry.load, memory: entry.memory });
@@ -409,6 +505,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
       sampleGpu: false,
       readMetrics: false,
       runs: profile.runs,
+      ...(apiKey === undefined ? {} : { apiKey }),
       ...(signal === undefined ? {} : { signal }),
     };
     const benchProgress = (phase: ComparePhase, label: string) => (p: BenchProgress) =>
@@ -548,7 +645,8 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         : await loadJsonlDataset(plan.dataset);
     const dataset =
       plan.dataset === undefined ? `generated (seed 1, ${problems.length} problems)` : plan.dataset;
-    const qualityLog = new JsonLinesWriter(join(outDir, `quality-${configuration.name}.jsonl`));
+    // Started empty: a run that stopped during quality left its answers in it, and they are not this run's.
+    const qualityLog = new JsonLinesWriter(qualityPath(outDir, configuration.name), { truncate: true });
     let done = 0;
     ctx.progress("quality", `0/${problems.length}`);
     let quality;
@@ -557,6 +655,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
         problems,
         concurrency: profile.qualityConcurrency,
         synthetic: entry.synthetic,
+        scripted: entry.syntheticWeights === "scripted",
         dataset,
         ...(signal === undefined ? {} : { signal }),
         onResult: (item) => {
@@ -597,10 +696,12 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
 
     if (server !== undefined && entry.memory !== undefined) {
       sampler?.sample();
-      const peak = usesGpu
-        ? sampler?.peakGpu
-        : Math.max(sampler?.peakRss ?? 0, readProcessMemory(server.pid)?.hwm ?? 0);
-      if (peak !== undefined && peak > 0) entry.memory.peakBytes = peak;
+      const rss = Math.max(sampler?.peakRss ?? 0, readProcessMemory(server.pid)?.hwm ?? 0);
+      if (rss > 0) entry.memory.rss = { ...entry.memory.rss, peakBytes: rss };
+      if (entry.memory.vram !== undefined && sampler !== undefined)
+        entry.memory.vram.peakBytes = Math.max(sampler.peakGpu, entry.memory.vram.idleBytes ?? 0);
+      const peak = entry.memory.kind === "vram" ? entry.memory.vram?.peakBytes : entry.memory.rss?.peakBytes;
+      if (peak !== undefined) entry.memory.peakBytes = peak;
     }
     return quality.results;
   } finally {
@@ -608,7 +709,7 @@ async function measureConfiguration(ctx: MeasureContext): Promise<QualityItemRes
     if (server !== undefined) {
       ctx.progress("stopping");
       await server.stop();
-      await waitReleased(server.pid, gpuBaseline);
+      await waitReleased(server.pid, sampleGpu ? gpuBaseline : undefined);
       ctx.record("stopping", { released: true, memory: entry.memory });
     }
   }
@@ -619,7 +720,7 @@ async function waitReleased(pid: number, gpuBaseline: number | undefined): Promi
   const deadline = performance.now() + 30_000;
   for (;;) {
     const gone = !processExists(pid);
-    const used = gpuBaseline === undefined ? undefined : readGpuMemoryUsed();
+    const used = gpuBaseline === undefined ? undefined : await readGpuMemoryUsed();
     const gpuFree =
       used === undefined || gpuBaseline === undefined || used <= gpuBaseline + 256 * 1024 * 1024;
     if (gone && gpuFree) return;
@@ -671,19 +772,42 @@ async function addAgreement(
       dispose = () => provider.dispose();
     }
   }
+  // Positions of the first differing token in the reference model's own tokens; words only when its
+  // tokenizer cannot be reached (the summary names which). Opened after the embedding model: see
+  // loadGgufTokenizer on llama.cpp's logs.
+  const referenceConfiguration = plan.configurations.find((c) => c.name === plan.reference);
+  const tokenizer =
+    referenceConfiguration === undefined
+      ? undefined
+      : await openAgreementTokenizer({
+          configuration: referenceConfiguration,
+          apiKey: tryResolveClientApiKey(referenceConfiguration),
+        });
   try {
     for (const configuration of result.configurations) {
       if (configuration === reference || configuration.status !== "ok" || configuration.quality === undefined)
         continue;
       const candidate = qualityByName.get(configuration.name);
       if (candidate === undefined || candidate.length === 0) continue;
-      configuration.quality.agreement = await compareAgreement(referenceResults, candidate, {
+      const options = {
         reference: reference.name,
         synthetic: configuration.synthetic || reference.synthetic,
+        scripted: !hasRandomWeights(configuration) && !hasRandomWeights(reference),
         ...(embeddings === undefined ? {} : { embeddings }),
-      });
+      };
+      let agreement: AgreementSummary | undefined;
+      if (tokenizer !== undefined) {
+        agreement = await compareAgreement(referenceResults, candidate, {
+          ...options,
+          tokenize: tokenizer.tokenize,
+          tokenizerName: tokenizer.name,
+        }).catch(() => undefined);
+      }
+      configuration.quality.agreement =
+        agreement ?? (await compareAgreement(referenceResults, candidate, options));
     }
   } finally {
+    await tokenizer?.dispose();
     await dispose?.();
   }
 }

@@ -1,11 +1,12 @@
 /**
  * One configuration's server in its own process: `servelab serve --port 0` as a child, ready when it
- * prints its address and /health answers 200; memory sampled from /proc (resident set) and nvidia-smi
- * (GPU memory); stopped with SIGTERM (SIGKILL after a grace period) and checked gone before the next.
+ * prints its address and /health answers 200; memory sampled from /proc (resident set) and an
+ * asynchronous nvidia-smi (GPU memory); stopped with SIGTERM (SIGKILL after a grace period) and checked gone before the next.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync, readdirSync, type WriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { GpuMonitor, queryGpuMemoryUsedMiB } from "../bench/resources.js";
 import { AbortedError, EngineError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
 
 /** dist/cli/index.js of this package (this file lives two folders below the root, in src/ or dist/). */
@@ -18,6 +19,8 @@ export interface StartServerOptions {
   serveArgs: string[];
   /** Where the child's stdout and stderr go. */
   logPath: string;
+  /** More environment variables for the child (SERVELAB_API_KEY: a key never shown on its command line). */
+  env?: Record<string, string>;
   /** Give up when not ready after this long (default 15 minutes: big models load slowly from disk). */
   readyTimeoutMs?: number;
   signal?: AbortSignal;
@@ -31,6 +34,9 @@ export interface ServerProcess {
   readonly url: string;
   /** Milliseconds from spawn until /health said ready. */
   readonly readyMs: number;
+  /** The device the engine reported at start-up (its `device` line: "cpu", "cuda", "vulkan", "metal" or a
+   * GPU name); undefined when it printed none. */
+  readonly device: string | undefined;
   /** performance.now() at spawn. */
   readonly spawnedAt: number;
   readonly child: ChildProcess;
@@ -66,7 +72,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
       // stdin stays open while we live: the server stops when it closes (SERVELAB_STOP_WITH_PARENT),
       // so it never outlives us, even when we are killed with SIGKILL.
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
+      env: { ...process.env, ...options.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
     },
   );
   child.stdin?.on("error", () => undefined);
@@ -84,13 +90,17 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
     });
   });
   let address: string | undefined;
+  let device: string | undefined;
   let stdoutBuffer = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     log.write(chunk);
     if (address !== undefined) return;
     stdoutBuffer += chunk.toString("utf8");
     const m = /listening on (http:\/\/\S+)/u.exec(stdoutBuffer);
-    if (m !== null) address = m[1];
+    if (m === null) return;
+    address = m[1];
+    // "device     cuda, 8 threads": printed with the address, once the engine is loaded.
+    device = /^device\s+([^,\n]+)/mu.exec(stdoutBuffer)?.[1]?.trim();
   });
   child.stderr?.on("data", (chunk: Buffer) => log.write(chunk));
   child.once("error", (error) => log.write(`spawn error: ${errorMessage(error)}\n`));
@@ -136,7 +146,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
         );
         if (status === 200) {
           const readyMs = performance.now() - spawnedAt;
-          return { pid: child.pid ?? -1, url: `${address}/v1`, readyMs, spawnedAt, child, stop };
+          return { pid: child.pid ?? -1, url: `${address}/v1`, readyMs, device, spawnedAt, child, stop };
         }
       }
       options.onWait?.(elapsed);
@@ -201,21 +211,13 @@ export function readProcessMemory(pid: number): { rss: number; hwm: number } | u
   return { rss, hwm };
 }
 
-/** GPU memory in use, summed over GPUs, in bytes; undefined without nvidia-smi. */
-export function readGpuMemoryUsed(): number | undefined {
-  try {
-    const r = spawnSync("nvidia-smi", ["--query-gpu=memory.used", "--format=csv,noheader,nounits"], {
-      encoding: "utf8",
-      timeout: 5000,
-    });
-    if (r.status !== 0 || typeof r.stdout !== "string" || r.stdout.trim() === "") return undefined;
-    return r.stdout
-      .trim()
-      .split("\n")
-      .reduce((sum, line) => sum + Number(line.trim()) * 1024 * 1024, 0);
-  } catch {
-    return undefined;
-  }
+/**
+ * GPU memory in use, summed over GPUs, in bytes; undefined without nvidia-smi. Asynchronous: the call
+ * runs in a child process while the event loop goes on.
+ */
+export async function readGpuMemoryUsed(): Promise<number | undefined> {
+  const mib = await queryGpuMemoryUsedMiB();
+  return mib === undefined ? undefined : mib * 1024 * 1024;
 }
 
 /** Whether a process id still exists (a zombie counts as gone). */
@@ -228,43 +230,73 @@ export function processExists(pid: number): boolean {
   }
 }
 
+export interface MemorySamplerOptions {
+  /** The server process (its descendants count too). */
+  pid: number;
+  /** GPU memory in use before the server started, in bytes. When set, GPU memory is sampled (through
+   * one `nvidia-smi -lms` child) and counted above it; when undefined, only resident memory. */
+  gpuBaseline?: number | undefined;
+  /** Milliseconds between samples. Default 250. */
+  intervalMs?: number;
+}
+
 /**
- * Samples a server's memory every `intervalMs`: resident memory always, GPU memory when nvidia-smi works
- * (counted above the baseline taken before the server started).
+ * Samples a server's memory every `intervalMs`: resident memory from /proc always, GPU memory when asked
+ * for (counted above the baseline taken before the server started). Nothing here blocks the event loop
+ * for longer than reading a few /proc files: nvidia-smi runs as a child whose lines are parsed as they
+ * arrive (the bench's GpuMonitor), never waited for.
  */
 export class MemorySampler {
   private timer: NodeJS.Timeout | undefined;
+  private readonly gpu: GpuMonitor | undefined;
   peakRss = 0;
-  peakGpu = 0;
-  constructor(
-    private readonly pid: number,
-    private readonly gpuBaseline: number | undefined,
-    private readonly intervalMs = 250,
-  ) {}
+
+  constructor(private readonly options: MemorySamplerOptions) {
+    if (options.gpuBaseline !== undefined)
+      this.gpu = new GpuMonitor({ intervalMs: options.intervalMs ?? 250 });
+  }
 
   start(): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.gpu?.start();
+    this.sampleRss();
+    this.timer = setInterval(() => this.sampleRss(), this.options.intervalMs ?? 250);
     this.timer.unref();
   }
 
-  /** One sample now; returns the current figures. */
-  sample(): { rss: number | undefined; gpu: number | undefined } {
-    const memory = readProcessMemory(this.pid);
+  /** Highest GPU memory above the baseline seen so far, in bytes (0 without GPU samples). */
+  get peakGpu(): number {
+    if (this.gpu === undefined || this.gpu.latest === undefined) return 0;
+    return Math.max(0, this.gpu.peakMemoryUsedMiB * 1048576 - (this.options.gpuBaseline ?? 0));
+  }
+
+  private sampleRss(): number | undefined {
+    const memory = readProcessMemory(this.options.pid);
     if (memory !== undefined) this.peakRss = Math.max(this.peakRss, memory.rss, memory.hwm);
-    let gpu: number | undefined;
-    if (this.gpuBaseline !== undefined) {
-      const used = readGpuMemoryUsed();
-      if (used !== undefined) {
-        gpu = Math.max(0, used - this.gpuBaseline);
-        this.peakGpu = Math.max(this.peakGpu, gpu);
-      }
-    }
-    return { rss: memory?.rss, gpu };
+    return memory?.rss;
+  }
+
+  /** The figures now: resident memory read at once, GPU memory from the most recent nvidia-smi sample. */
+  sample(): { rss: number | undefined; gpu: number | undefined } {
+    return { rss: this.sampleRss(), gpu: this.gpuAboveBaseline(this.gpu?.latest?.memoryUsedMiB) };
+  }
+
+  /** Like sample(), but waits (at most `timeoutMs`) for a GPU sample taken from now on. */
+  async sampleFresh(timeoutMs = 3000): Promise<{ rss: number | undefined; gpu: number | undefined }> {
+    const snapshot = await this.gpu?.next(timeoutMs);
+    const now = this.sample();
+    return snapshot === undefined
+      ? now
+      : { rss: now.rss, gpu: this.gpuAboveBaseline(snapshot.memoryUsedMiB) };
+  }
+
+  private gpuAboveBaseline(usedMiB: number | undefined): number | undefined {
+    if (usedMiB === undefined) return undefined;
+    return Math.max(0, usedMiB * 1048576 - (this.options.gpuBaseline ?? 0));
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.gpu?.stop();
   }
 }

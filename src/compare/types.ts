@@ -73,8 +73,15 @@ export interface ConfigurationResult {
   /** Model source (path, hf: URI or upstream model id). */
   model: string;
   precision: Precision;
-  /** True when the weights are synthetic (random): quality numbers then mean nothing. */
+  /** True when the weights are synthetic (made by servelab, not trained). */
   synthetic: boolean;
+  /**
+   * How synthetic weights were made: "random" (seeded random weights of the real shape: speed and memory
+   * hold, quality numbers mean nothing) or "scripted" (`servelab synth --script`: the model answers with a
+   * fixed text, so its quality figures are known in advance and meaningful as a test). Absent for real
+   * weights; a synthetic configuration without it (results written before it) counts as random.
+   */
+  syntheticWeights?: "random" | "scripted";
   status: ConfigurationStatus;
   /** Why the configuration failed (status "failed"), one line. */
   error?: string;
@@ -86,6 +93,24 @@ export interface ConfigurationResult {
   quality?: QualitySummary;
 }
 
+/**
+ * Whether a configuration's weights are random (synthetic without a script): its quality figures mean
+ * nothing. Results written before `syntheticWeights` existed count any synthetic configuration as random.
+ */
+export function hasRandomWeights(
+  configuration: Pick<ConfigurationResult, "synthetic" | "syntheticWeights">,
+): boolean {
+  return configuration.synthetic && configuration.syntheticWeights !== "scripted";
+}
+
+/** "real", "random" or "scripted", as reports name a configuration's weights. */
+export function describeWeights(
+  configuration: Pick<ConfigurationResult, "synthetic" | "syntheticWeights">,
+): "real" | "random" | "scripted" {
+  if (!configuration.synthetic) return "real";
+  return hasRandomWeights(configuration) ? "random" : "scripted";
+}
+
 export interface LoadResult {
   /** Milliseconds from starting the load until the engine could generate. */
   loadTimeMs?: number;
@@ -94,12 +119,26 @@ export interface LoadResult {
 }
 
 export interface MemoryResult {
-  /** Memory in use with the model loaded and no request running. */
+  /** Memory in use with the model loaded and no request running (of `kind`). */
   idleBytes?: number;
-  /** Highest memory in use during the measurements. */
+  /** Highest memory in use during the measurements (of `kind`). */
   peakBytes?: number;
-  /** What was measured: resident set size of the serving process, or GPU memory. */
+  /**
+   * What `idleBytes` and `peakBytes` measure: GPU memory when the engine runs on a GPU and GPU memory
+   * could be read (nvidia-smi), resident set size of the serving process otherwise.
+   */
   kind: "rss" | "vram";
+  /** The device the engine reported at start-up: "cpu", "cuda", "vulkan", "metal" or a GPU name. */
+  device?: string;
+  /** Resident memory of the serving process and its children (mapped model weights included). */
+  rss?: MemoryFigures;
+  /** GPU memory above the level before the server started; only for an engine on a GPU. */
+  vram?: MemoryFigures;
+}
+
+export interface MemoryFigures {
+  idleBytes?: number;
+  peakBytes?: number;
 }
 
 export type PromptClass = "short" | "medium" | "long";
@@ -158,8 +197,11 @@ export interface QualitySummary {
   meanCompletionTokens: number;
   /** Problems whose request failed (counted as wrong). */
   errors: number;
-  /** True when the weights are synthetic; `note` then says the numbers are not meaningful. */
+  /** True when the weights are synthetic (random or scripted). */
   synthetic: boolean;
+  /** False when the figures mean nothing (random weights): they are kept here, but reports show "n/a".
+   * Absent in results written before it: then `synthetic` says it. */
+  meaningful?: boolean;
   /** A plain-language caveat to show next to the numbers. */
   note?: string;
   /** Agreement with the reference configuration, when this is not the reference. */
@@ -178,7 +220,8 @@ export interface AgreementSummary {
   identicalRate: number;
   /** Position (0-based token index) of the first differing token, over the texts that differ. */
   firstDifferingToken?: Summary;
-  /** The tokenizer the positions are counted in ("words-and-punctuation" or a model tokenizer name). */
+  /** The tokens positions are counted in: "words-and-punctuation" when no model tokenizer was reachable,
+   * else the reference model's, e.g. "model tokens (r1-f32: r1-f32.gguf)". */
   tokenizer: string;
   /** Mean chrF (n=6, beta=2, whitespace removed; 0-100) of candidate against reference text. */
   chrf: number;
@@ -186,6 +229,9 @@ export interface AgreementSummary {
   embeddingCosine?: number;
   /** Which embedding model produced `embeddingCosine`. */
   embeddingModel?: string;
+  /** True when either side's weights are synthetic (random or scripted). */
   synthetic: boolean;
+  /** False when either side has random weights: the figures are kept but mean nothing. */
+  meaningful?: boolean;
   note?: string;
 }

@@ -9,7 +9,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { InvalidArgumentError } from "../core/errors.js";
 import { countElements } from "./gguf/types.js";
-import type { GgufMetadata } from "./gguf/metadata.js";
+import { getMetadataString, gguf, type GgufMetadata } from "./gguf/metadata.js";
 import { computeGgufFileSize, writeGguf, type GgufTensorSpec, type GgufWriteProgress } from "./gguf/write.js";
 import {
   SYNTH_TYPES,
@@ -32,8 +32,23 @@ import {
   type Vocabulary,
 } from "./tokenizer/vocab.js";
 
-/** Bumped whenever the bytes synthesizeModel writes for the same options change (cache keys use it). */
-export const GENERATOR_VERSION = 2;
+/** Bumped whenever the bytes synthesizeModel writes for the same options change (cache keys use it).
+ * 2: `--vocab-from` adds the preset's special tokens and template; 3: scripted models carry
+ * `servelab.synthetic = "scripted"`. */
+export const GENERATOR_VERSION = 3;
+
+/** GGUF key saying how synthetic weights were made: "scripted" on scripted models. Random-weight models
+ * do not carry it (their bytes stay as they were); their general.name says "(synthetic)". */
+export const SYNTHETIC_KEY = "servelab.synthetic";
+
+/**
+ * How a model's weights were made, from its metadata: "scripted" (`--script`: a fixed continuation, known
+ * in advance), "random" (a synthetic model without a script), or undefined for any other model.
+ */
+export function readSyntheticKind(metadata: GgufMetadata): "scripted" | "random" | undefined {
+  if (getMetadataString(metadata, SYNTHETIC_KEY) === "scripted") return "scripted";
+  return getMetadataString(metadata, "general.name")?.includes("(synthetic)") === true ? "random" : undefined;
+}
 
 /**
  * The tokenizer of a synthetic model: "real", the preset's real vocabulary (Qwen2 with R1's special
@@ -324,6 +339,7 @@ export async function planModel(options: SynthesizeOptions): Promise<ModelPlan> 
   const template = await readTemplateAsset(preset.template);
   const metadata = buildArchitectureMetadata(preset, type);
   for (const [k, v] of buildTokenizerMetadata(vocab, template)) metadata.set(k, v);
+  if (script !== undefined) metadata.set(SYNTHETIC_KEY, gguf.str("scripted"));
   const tensors: GgufTensorSpec[] = listPresetTensors(preset, vocabSize).map((t) => ({
     name: t.name,
     shape: t.shape,

@@ -3,16 +3,26 @@
  * no scripts, fonts or anything else fetched.
  */
 
-import type { ComparisonResult, ConfigurationResult, PromptClass, QualitySummary } from "../compare/types.js";
+import {
+  describeWeights,
+  hasRandomWeights,
+  type ComparisonResult,
+  type ConfigurationResult,
+  type PromptClass,
+  type QualitySummary,
+} from "../compare/types.js";
 import { computeBoxStats, renderBoxPlotChart } from "./charts/box-plot.js";
 import { renderBarChart, type BarGroup } from "./charts/bar-chart.js";
 import { renderCdfChart } from "./charts/cdf.js";
 import { renderLineChart } from "./charts/line-chart.js";
 import {
   comparisonRows,
+  describeTokenizer,
   findReferenceIndex,
   formatChange,
   formatMetricValue,
+  notMeaningfulFootnote,
+  notMeaningfulText,
   type ComparisonRow,
 } from "./html/comparison-rows.js";
 import { escapeHtml, formatBytes, formatNumber, formatTick } from "./html/format.js";
@@ -54,15 +64,19 @@ const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
 export function renderHtmlReport(result: ComparisonResult): string {
   const configurations = result.configurations;
   const referenceIndex = findReferenceIndex(result);
-  const synthetic = configurations.filter((c) => c.synthetic);
+  const random = configurations.filter(hasRandomWeights);
+  const scripted = configurations.filter((c) => c.synthetic && !hasRandomWeights(c));
   const failed = configurations.filter((c) => c.status === "failed");
   const title = `servelab comparison: ${configurations.map((c) => c.name).join(" vs ")}`;
   const body = [
     `<header><h1>servelab comparison</h1>`,
     `<p class="subtitle">${escapeHtml(configurations.length)} configurations · ${escapeHtml(formatDate(result.createdAt))} · servelab ${escapeHtml(result.environment.servelab)} on ${escapeHtml(result.environment.cpu)}</p>`,
     `<pre class="command"><code>${escapeHtml(result.command)}</code></pre></header>`,
-    synthetic.length > 0
-      ? `<div class="banner synthetic" role="note"><strong>Synthetic weights.</strong>${escapeHtml(synthetic.map((c) => c.name).join(", "))} ${synthetic.length === 1 ? "uses" : "use"} synthetic (random) weights: accuracy and agreement are not meaningful. Speed and memory figures still hold for the model's shape.</div>`
+    random.length > 0
+      ? `<div class="banner synthetic" role="note"><strong>Synthetic weights.</strong>${escapeHtml(random.map((c) => c.name).join(", "))} ${random.length === 1 ? "uses" : "use"} synthetic (random) weights: accuracy and agreement mean nothing, so they are shown as n/a. Speed and memory figures still hold for the model's shape.</div>`
+      : "",
+    scripted.length > 0
+      ? `<div class="banner synthetic" role="note"><strong>Scripted models.</strong>${escapeHtml(scripted.map((c) => c.name).join(", "))} ${scripted.length === 1 ? "is a scripted synthetic model" : "are scripted synthetic models"} (servelab synth --script): each answers with a fixed text, so accuracy and agreement are known in advance: a test of the pipeline, not of a model.</div>`
       : "",
     ...failed.map(
       (c) =>
@@ -112,7 +126,7 @@ function renderConfigurationCards(result: ComparisonResult, referenceIndex: numb
     const badges = [
       `<span class="badge ${c.status === "ok" ? "ok" : "failed"}">${c.status === "ok" ? "ok" : "failed"}</span>`,
       i === referenceIndex ? `<span class="badge reference">reference</span>` : "",
-      c.synthetic ? `<span class="badge synthetic">synthetic</span>` : "",
+      c.synthetic ? `<span class="badge synthetic">${escapeHtml(describeWeights(c))} weights</span>` : "",
     ].join(" ");
     return (
       `<div class="card" data-configuration="${escapeHtml(c.name)}"><div class="name"><span class="swatch" style="background:${colorOf(i)}"></span>${escapeHtml(c.name)}</div><div class="badges">${badges}</div>` +
@@ -161,7 +175,7 @@ function renderComparisonTable(result: ComparisonResult, referenceIndex: number)
         value === undefined
           ? `<td class="missing">${escapeHtml(formatMetricValue(value, row.unit))}</td>`
           : row.notMeaningful[i] === true
-            ? `<td class="not-meaningful" title="synthetic weights: not meaningful">${escapeHtml(formatMetricValue(value, row.unit))}<sup>†</sup></td>`
+            ? `<td class="not-meaningful" title="random weights: the value means nothing (results.json keeps it)">${escapeHtml(notMeaningfulText)}</td>`
             : `<td>${escapeHtml(formatMetricValue(value, row.unit))}</td>`,
       )
       .join("");
@@ -169,6 +183,8 @@ function renderComparisonTable(result: ComparisonResult, referenceIndex: number)
       .map(({ i }) => {
         const change = row.change[i];
         const improved = row.improved[i];
+        if (change !== undefined && row.notMeaningful[i] === true)
+          return `<td class="not-meaningful" title="random weights: the change means nothing">n/a</td>`;
         const cls =
           change === undefined
             ? "missing"
@@ -188,7 +204,7 @@ function renderComparisonTable(result: ComparisonResult, referenceIndex: number)
   }
   if (rows.length === 0) lines.push(`<tr><td colspan="${columns}">No metrics were measured.</td></tr>`);
   const footnote = rows.some((row) => row.notMeaningful.includes(true))
-    ? `<p class="footnote">† weights are synthetic: accuracy and agreement are not meaningful.</p>`
+    ? `<p class="footnote">${escapeHtml(notMeaningfulFootnote)}</p>`
     : "";
   return `<table class="comparison"><thead>${head}</thead><tbody>${lines.join("")}</tbody></table>${footnote}`;
 }
@@ -343,27 +359,28 @@ function renderCharts(result: ComparisonResult): string {
     ),
   );
 
-  const anySyntheticQuality = ok.some(({ c }) => c.quality !== undefined && c.synthetic);
+  const randomQuality = ok.filter(({ c }) => c.quality !== undefined && hasRandomWeights(c));
   charts.push(
     figure(
       "Accuracy per configuration",
-      `Share of problems answered correctly, with 95% Wilson intervals.${anySyntheticQuality ? " Hatched: synthetic weights, not meaningful." : ""}`,
+      `Share of problems answered correctly, with 95% Wilson intervals.${randomQuality.length > 0 ? ` Not charted (random weights, the accuracy means nothing): ${randomQuality.map(({ c }) => c.name).join(", ")}.` : ""}`,
       renderBarChart({
         id: "quality",
         title: "Accuracy per configuration",
+        noDataMessage: randomQuality.length > 0 ? notMeaningfulText : "no data",
         groups: ok
-          .filter(({ c }) => c.quality !== undefined)
+          .filter(({ c }) => c.quality !== undefined && !hasRandomWeights(c))
           .map(({ c, color }) => {
             const accuracy = (c.quality as QualitySummary).accuracy;
+            const scriptedModel = c.syntheticWeights === "scripted";
             return {
-              label: c.synthetic ? `${c.name} (synthetic)` : c.name,
+              label: scriptedModel ? `${c.name} (scripted)` : c.name,
               bars: [
                 {
                   value: accuracy.value * 100,
                   low: accuracy.low * 100,
                   high: accuracy.high * 100,
                   color,
-                  hatched: c.synthetic,
                   title: `${c.name}: ${accuracy.successes}/${accuracy.n} correct, 95% CI ${formatNumber(accuracy.low * 100, 1)}–${formatNumber(accuracy.high * 100, 1)}%`,
                 },
               ],
@@ -420,28 +437,37 @@ function renderQualitySection(result: ComparisonResult): string {
       )
       .join("");
     const agreement = q.agreement;
+    const heading =
+      agreement === undefined
+        ? ""
+        : `<h3 style="margin-top:12px">Agreement with ${escapeHtml(agreement.reference ?? "the reference")}</h3>`;
     const agreementRows =
       agreement === undefined
         ? ""
-        : `<h3 style="margin-top:12px">Agreement with ${escapeHtml(agreement.reference ?? "the reference")}</h3><table><tbody>` +
-          `<tr><td>Same final answer</td><td>${escapeHtml(percent(agreement.sameAnswerRate))}</td></tr>` +
-          `<tr><td>Identical text</td><td>${escapeHtml(percent(agreement.identicalRate))}</td></tr>` +
-          (agreement.firstDifferingToken === undefined
-            ? ""
-            : `<tr><td>First differing token (${escapeHtml(agreement.tokenizer)} tokens)</td><td>median ${escapeHtml(formatNumber(agreement.firstDifferingToken.p50, 0))}, mean ${escapeHtml(formatNumber(agreement.firstDifferingToken.mean, 1))}</td></tr>`) +
-          `<tr><td>chrF (0–100)</td><td>${escapeHtml(formatNumber(agreement.chrf, 1))}</td></tr>` +
-          (agreement.embeddingCosine === undefined
-            ? ""
-            : `<tr><td>Embedding cosine (${escapeHtml(agreement.embeddingModel ?? "embeddings")})</td><td>${escapeHtml(formatNumber(agreement.embeddingCosine, 3))}</td></tr>`) +
-          `<tr><td>Problems compared</td><td>${agreement.n}</td></tr></tbody></table>` +
-          (agreement.note === undefined ? "" : `<p class="note">${escapeHtml(agreement.note)}</p>`);
+        : !(agreement.meaningful ?? !agreement.synthetic)
+          ? `${heading}<p>${escapeHtml(notMeaningfulText)} (${agreement.n} problems compared; the raw figures are in results.json)</p>`
+          : `${heading}<table><tbody>` +
+            `<tr><td>Same final answer</td><td>${escapeHtml(percent(agreement.sameAnswerRate))}</td></tr>` +
+            `<tr><td>Identical text</td><td>${escapeHtml(percent(agreement.identicalRate))}</td></tr>` +
+            (agreement.firstDifferingToken === undefined
+              ? ""
+              : `<tr><td>First differing position, in ${escapeHtml(describeTokenizer(agreement.tokenizer))}</td><td>median ${escapeHtml(formatNumber(agreement.firstDifferingToken.p50, 0))}, mean ${escapeHtml(formatNumber(agreement.firstDifferingToken.mean, 1))}</td></tr>`) +
+            `<tr><td>chrF (0–100)</td><td>${escapeHtml(formatNumber(agreement.chrf, 1))}</td></tr>` +
+            (agreement.embeddingCosine === undefined
+              ? ""
+              : `<tr><td>Embedding cosine (${escapeHtml(agreement.embeddingModel ?? "embeddings")})</td><td>${escapeHtml(formatNumber(agreement.embeddingCosine, 3))}</td></tr>`) +
+            `<tr><td>Problems compared</td><td>${agreement.n}</td></tr></tbody></table>` +
+            (agreement.note === undefined ? "" : `<p class="note">${escapeHtml(agreement.note)}</p>`);
+    // Random weights: say so instead of numbers that mean nothing (results.json keeps them).
+    const figures =
+      (q.meaningful ?? !hasRandomWeights(c))
+        ? `<p>${escapeHtml(q.dataset)}: <strong>${escapeHtml(percent(q.accuracy.value))}</strong> correct (${q.accuracy.successes}/${q.n}; 95% CI ${escapeHtml(percent(q.accuracy.low))}–${escapeHtml(percent(q.accuracy.high))}) · truncated ${escapeHtml(percent(q.truncationRate))} · ${escapeHtml(formatNumber(q.meanCompletionTokens, 0))} tokens on average${q.errors > 0 ? ` · ${q.errors} failed requests` : ""}</p>` +
+          `<table><thead><tr><th>Kind</th><th>Correct</th><th>Accuracy</th><th>95% CI</th></tr></thead><tbody>${kinds}</tbody></table>`
+        : `<p>${escapeHtml(q.dataset)}: <strong>${escapeHtml(notMeaningfulText)}</strong> (${q.n} problems asked; the raw figures are in results.json)</p>`;
     return (
-      `<div class="card" data-quality="${escapeHtml(c.name)}"><div class="name"><span class="swatch" style="background:${colorOf(i)}"></span>${escapeHtml(c.name)}${c.synthetic ? ` <span class="badge synthetic">synthetic</span>` : ""}</div>` +
-      (q.synthetic || q.note !== undefined
-        ? `<p class="note">${escapeHtml(q.note ?? "weights are synthetic: accuracy and agreement are not meaningful")}</p>`
-        : "") +
-      `<p>${escapeHtml(q.dataset)}: <strong>${escapeHtml(percent(q.accuracy.value))}</strong> correct (${q.accuracy.successes}/${q.n}; 95% CI ${escapeHtml(percent(q.accuracy.low))}–${escapeHtml(percent(q.accuracy.high))}) · truncated ${escapeHtml(percent(q.truncationRate))} · ${escapeHtml(formatNumber(q.meanCompletionTokens, 0))} tokens on average${q.errors > 0 ? ` · ${q.errors} failed requests` : ""}</p>` +
-      `<table><thead><tr><th>Kind</th><th>Correct</th><th>Accuracy</th><th>95% CI</th></tr></thead><tbody>${kinds}</tbody></table>` +
+      `<div class="card" data-quality="${escapeHtml(c.name)}"><div class="name"><span class="swatch" style="background:${colorOf(i)}"></span>${escapeHtml(c.name)}${c.synthetic ? ` <span class="badge synthetic">${escapeHtml(describeWeights(c))} weights</span>` : ""}</div>` +
+      (q.note === undefined ? "" : `<p class="note">${escapeHtml(q.note)}</p>`) +
+      figures +
       agreementRows +
       `</div>`
     );

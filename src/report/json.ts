@@ -20,6 +20,11 @@ export function writeJsonFile(path: string, value: unknown): void {
   }
 }
 
+export interface JsonLinesWriterOptions {
+  /** Start the file empty instead of appending to what is there. Default false. */
+  truncate?: boolean;
+}
+
 /**
  * An append-only JSON Lines file written synchronously line by line, so a crash or Ctrl-C loses nothing that
  * was already written.
@@ -28,10 +33,13 @@ export class JsonLinesWriter {
   private fd: number | undefined;
   lines = 0;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options: JsonLinesWriterOptions = {},
+  ) {
     try {
       mkdirSync(dirname(path), { recursive: true });
-      this.fd = openSync(path, "a");
+      this.fd = openSync(path, options.truncate === true ? "w" : "a");
     } catch (err) {
       throw new ServelabError("IO_FAILED", `cannot open ${path}: ${(err as Error).message}`, { cause: err });
     }

@@ -12,6 +12,7 @@ import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ComparisonResult } from "../../src/compare/types.js";
 import { reportChartIds } from "../../src/report/html.js";
+import { pathWithFakeNvidiaSmi } from "../helpers/fake-nvidia-smi.js";
 import { fakeVllmDir } from "../helpers/fake-vllm.js";
 import { tinyModel } from "../helpers/models.js";
 import { launchReportBrowser } from "../helpers/report-browser.js";
@@ -19,8 +20,11 @@ import { launchReportBrowser } from "../helpers/report-browser.js";
 const cli = new URL("../../dist/cli/index.js", import.meta.url).pathname;
 const right = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{16}.";
 const wrong = "<think>\nFour times four.\n</think>\n\nThe answer is \\boxed{15}.";
+// A GPU host as far as nvidia-smi tells (a slow one): the embedded engine still runs on the CPU.
 const vllmEnv = {
-  PATH: `${fakeVllmDir}${delimiter}${process.env.PATH ?? ""}`,
+  PATH: pathWithFakeNvidiaSmi(`${fakeVllmDir}${delimiter}${process.env.PATH ?? ""}`),
+  FAKE_NVIDIA_SMI_DELAY_MS: "200",
+  FAKE_NVIDIA_SMI_USED_MIB: "1234",
   FAKE_VLLM_REASONING: "Four times four.",
   FAKE_VLLM_ANSWER: "The answer is \\boxed{16}.",
 };
@@ -60,6 +64,8 @@ describe("servelab compare on scripted models", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "servelab-compare-"));
     const [rightModel, wrongModel] = [await tinyModel({ script: right }), await tinyModel({ script: wrong })];
+    // A random-weight model embeds the two answers apart (a scripted one sees only their shared last token).
+    const embeddingModel = await tinyModel();
     const dataset = join(dir, "sixteen.jsonl");
     await writeFile(
       dataset,
@@ -78,7 +84,7 @@ describe("servelab compare on scripted models", () => {
         "reference: right",
         "profile: smoke",
         // Any GGUF works as the embedding model through the embedded engine (a real one gives meaning).
-        `embeddings: "${rightModel}"`,
+        `embeddings: "${embeddingModel}"`,
         "configurations:",
         `  - { name: right, engine: embedded, model: "${rightModel}" }`,
         `  - { name: wrong, engine: embedded, model: "${wrongModel}" }`,
@@ -119,11 +125,19 @@ describe("servelab compare on scripted models", () => {
     for (const c of result.configurations.filter((x) => x.status === "ok")) {
       expect(c.precision).toBe(c.engine === "vllm" ? "bfloat16" : "f16");
       expect(c.synthetic).toBe(c.engine !== "vllm");
+      // read from the GGUF: scripted (servelab.synthetic), so its quality figures count
+      if (c.engine !== "vllm") expect(c.syntheticWeights).toBe("scripted");
       expect(c.load?.loadTimeMs).toBeGreaterThan(0);
       expect(c.load?.firstTokenMs).toBeGreaterThan(c.load?.loadTimeMs ?? Infinity);
-      expect(c.memory?.kind).toBe("rss");
-      expect(c.memory?.peakBytes).toBeGreaterThanOrEqual(c.memory?.idleBytes ?? Infinity);
-      expect(c.memory?.idleBytes).toBeGreaterThan(10 * 1024 * 1024);
+      // Memory by the device the engine reported, not by whether nvidia-smi answers: the embedded
+      // engine on the CPU gives resident memory only; the (fake) vLLM on CUDA gives GPU memory first
+      // (nothing above the fake's constant baseline) and resident memory as well.
+      expect(c.memory?.device).toBe(c.engine === "vllm" ? "cuda" : "cpu");
+      expect(c.memory?.kind).toBe(c.engine === "vllm" ? "vram" : "rss");
+      if (c.engine === "vllm") expect(c.memory?.vram).toEqual({ idleBytes: 0, peakBytes: 0 });
+      else expect(c.memory?.vram).toBeUndefined();
+      expect(c.memory?.rss?.peakBytes).toBeGreaterThanOrEqual(c.memory?.rss?.idleBytes ?? Infinity);
+      expect(c.memory?.rss?.idleBytes).toBeGreaterThan(10 * 1024 * 1024);
       for (const cls of ["short", "medium", "long"] as const)
         expect(c.latency?.ttftMs?.[cls]?.summary.n).toBe(1);
       expect(c.throughput?.outputTokensPerSecond).toBeGreaterThan(0);
@@ -151,16 +165,33 @@ describe("servelab compare on scripted models", () => {
     expect(again?.quality?.agreement?.chrf).toBeCloseTo(100, 5);
     expect(again?.quality?.agreement?.embeddingCosine).toBeCloseTo(1, 5);
     expect(again?.quality?.agreement?.embeddingModel).toBeDefined();
-    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeLessThanOrEqual(1);
+    // The answers differ in one digit: close, but not the same text.
+    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeGreaterThan(0.9);
+    expect(wrongResult?.quality?.agreement?.embeddingCosine).toBeLessThan(0.999);
     expect(wrongResult?.quality?.agreement?.chrf).toBeLessThan(100);
-    // synthetic weights: the numbers are there but marked
-    expect(wrongResult?.quality?.note).toMatch(/not meaningful/u);
+    expect(wrongResult?.quality?.agreement?.chrf).toBeGreaterThan(90);
+    // First differing token, in the reference model's own tokens: "<think>", "\n", "Four", " times",
+    // " four", ".\n\n", "</think>", "\n\n", "The", " answer", " is", " \\", "boxed", "{", "1", then "5"
+    // against "6" at index 15 (words and punctuation would say 17).
+    expect(wrongResult?.quality?.agreement?.tokenizer).toMatch(/^model tokens \(right: .*\.gguf\)$/u);
+    expect(wrongResult?.quality?.agreement?.firstDifferingToken).toMatchObject({ min: 15, max: 15, n: 3 });
+    expect(again?.quality?.agreement?.firstDifferingToken).toBeUndefined();
+    // scripted weights: the answers are known, so the figures are meaningful, and said to be scripted
+    expect(wrongResult?.quality?.meaningful).toBe(true);
+    expect(wrongResult?.quality?.agreement?.meaningful).toBe(true);
+    expect(wrongResult?.quality?.note).toMatch(/^scripted synthetic model/u);
   });
 
   it("prints the table and writes JSON, Markdown, HTML and the measurements as they were taken", () => {
     expect(run.stdout).toMatch(/Metric\s+right\s+wrong\s+missing\s+right-again\s+vllm/u);
-    expect(run.stdout).toMatch(/Accuracy ↑\s+100% †\s+0% †/u);
-    expect(run.stdout).toContain("† weights are synthetic");
+    // scripted models' figures are printed as they are (random weights' would read "n/a: random weights")
+    expect(run.stdout).toMatch(/Accuracy ↑\s+100%\s+0%\s+—\s+100%\s+100%\s+▼ −100 pp \(worse\)/u);
+    expect(run.stdout).toContain("note: Scripted synthetic models");
+    expect(run.stdout).not.toContain("random weights");
+    expect(run.stdout).toMatch(/First differing token, median ↑\s+—\s+15 tok/u);
+    // Only the report on stdout: llama.cpp's logs of the embedding model and the tokenizer stay off it.
+    expect(run.stdout).toMatch(/^\n(?:note: |Metric)/u);
+    expect(run.stdout).toMatch(/First differing position counted in model tokens \(right: .*\.gguf\)\./u);
     const out = join(dir, "out");
     for (const file of ["results.json", "report.md", "report.html", "measurements.jsonl", "requests.jsonl"])
       expect(existsSync(join(out, file)), file).toBe(true);
@@ -221,5 +252,5 @@ describe("servelab compare on scripted models", () => {
     expect(resumed.configurations[2]?.status).toBe("failed");
     expect(again.stderr).not.toMatch(/\[1\/5 right\] loading/u);
     expect(again.stderr).toMatch(/\[3\/5 missing\]/u);
-  });
+  }, 300_000); // agreement again: the embedding model and the reference's vocabulary load in the CLI
 });

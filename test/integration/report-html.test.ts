@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ComparisonResult } from "../../src/compare/types.js";
+import { syntheticQualityNote } from "../../src/compare/quality/runner.js";
 import { renderHtmlReport, reportChartIds } from "../../src/report/html.js";
+import { notMeaningfulFootnote } from "../../src/report/html/comparison-rows.js";
 import { launchReportBrowser, type ReportBrowser } from "../helpers/report-browser.js";
 
 const fixtureUrl = new URL("../fixtures/quality/comparison.json", import.meta.url);
@@ -48,21 +50,40 @@ describe("renderHtmlReport in Chromium", () => {
     expect(html).not.toMatch(/<script|<link|@import|url\(http|src="http|href="http/i);
   });
 
-  it("shows a synthetic-weights banner and still charts quality", async () => {
+  it("shows random weights' quality as n/a, charted nowhere, with a banner", async () => {
     const result = await loadFixture();
     for (const configuration of result.configurations) {
       configuration.synthetic = true;
+      configuration.syntheticWeights = "random";
       if (configuration.quality) {
         configuration.quality.synthetic = true;
-        configuration.quality.note = "weights are synthetic: accuracy and agreement are not meaningful";
+        configuration.quality.meaningful = false;
+        configuration.quality.note = syntheticQualityNote;
       }
     }
     const report = await openReport(renderHtmlReport(result), "report-synthetic");
     expect(report.consoleErrors).toEqual([]);
     expect(report.requests).toEqual([]);
     expect(report.text).toMatch(/Synthetic weights\./);
-    expect(report.text).toContain("† weights are synthetic: accuracy and agreement are not meaningful.");
-    expect(report.text).toContain("accuracy and agreement are not meaningful");
+    expect(report.text).toContain(notMeaningfulFootnote);
+    expect(report.text).toContain("n/a: random weights");
+    expect(report.text).not.toMatch(/\b75% correct/u);
+    expect(report.charts.quality?.marks).toBe(0);
+    expect(report.text).toContain("Not charted (random weights, the accuracy means nothing)");
+    // speed and memory are still charted
+    expect(report.charts.memory?.drawn).toBe(4);
+  });
+
+  it("charts a scripted model's quality: its figures are known in advance", async () => {
+    const result = await loadFixture();
+    for (const configuration of result.configurations) {
+      configuration.synthetic = true;
+      configuration.syntheticWeights = "scripted";
+    }
+    const report = await openReport(renderHtmlReport(result), "report-scripted");
+    expect(report.consoleErrors).toEqual([]);
+    expect(report.text).toMatch(/Scripted models\./);
+    expect(report.text).not.toContain("n/a: random weights");
     expect(report.charts.quality?.drawn).toBe(2);
   });
 });

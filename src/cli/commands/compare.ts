@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { InvalidArgumentError } from "../../core/errors.js";
+import { redactArgv } from "../../core/redact.js";
 import { formatMs } from "../../core/format.js";
 import { timestampForPath } from "../../bench/options.js";
 import {
@@ -61,12 +62,15 @@ A compare file (YAML or JSON):
     - { name: r1-q8, engine: embedded, model: synth:deepseek-r1-distill-qwen-1.5b, precision: q8_0 }
     - { name: r1-vllm-fp8, engine: vllm, model: deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B,
         options: { quantization: fp8, gpu-memory-utilization: 0.5 } }
-    - { name: llama-server, engine: "url:http://127.0.0.1:8080/v1", model: r1 }
+    - { name: llama-server, engine: "url:http://127.0.0.1:8080/v1", model: r1, api-key-env: LLAMA_API_KEY }
+    - { name: gateway, engine: "url:https://llm.example/v1", model: r1, api-key: "\${GATEWAY_KEY}" }
 
-Each configuration runs alone in its own process: load time, memory at idle and at peak (GPU memory
-where nvidia-smi works, resident memory otherwise), TTFT on short/medium/long prompts, tokens/s,
+Each configuration runs alone in its own process: load time, memory at idle and at peak (resident
+memory always; GPU memory too when the engine runs on a GPU and nvidia-smi works), TTFT on short/medium/long prompts, tokens/s,
 requests/min at concurrency 4, max concurrency under --slo, and math accuracy with agreement against
 the reference. Results are written as they are measured: Ctrl-C keeps them, --resume goes on.
+API keys (api-key, api-key-env, --serve-option api-key=...) are sent, never written: results.json,
+plan.json and the reports hold "(redacted)" or the variable's name.
 `;
 
 function parseServeOption(value: string, previous: string[] = []): string[] {
@@ -192,7 +196,7 @@ export async function runCompareCommand(flags: CompareFlags, banner?: string): P
       {
         plan,
         outDir,
-        command: ["servelab", ...process.argv.slice(2)].join(" "),
+        command: ["servelab", ...redactArgv(process.argv.slice(2))].join(" "),
         resume: flags.resume !== undefined,
         signal: controller.signal,
       },

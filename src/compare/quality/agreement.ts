@@ -8,7 +8,7 @@ import { answersEqual } from "../../core/math-answer.js";
 import type { AgreementSummary } from "../types.js";
 import type { EmbeddingProvider } from "./embeddings.js";
 import type { QualityItemResult } from "./runner.js";
-import { syntheticQualityNote } from "./runner.js";
+import { qualityNote } from "./runner.js";
 import { computeChrf, computeCosineSimilarity } from "./similarity.js";
 import { summarizeSample } from "./statistics.js";
 
@@ -44,8 +44,10 @@ export interface CompareAgreementOptions {
   field?: "text" | "content";
   /** Name of the reference configuration, recorded in the summary. */
   reference?: string;
-  /** The weights are synthetic: the summary carries the not-meaningful note. */
+  /** Either side's weights are synthetic: the summary carries a note (not meaningful, unless `scripted`). */
   synthetic?: boolean;
+  /** Both sides' synthetic weights answer by a script: the figures are meaningful. */
+  scripted?: boolean;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function compareAgreement(
     tokenizer,
     chrf: n === 0 ? 0 : chrfSum / n,
     synthetic,
+    meaningful: !synthetic || options.scripted === true,
   };
   if (options.reference !== undefined) summary.reference = options.reference;
   if (firstDifferences.length > 0) summary.firstDifferingToken = summarizeSample(firstDifferences);
@@ -106,6 +109,7 @@ export async function compareAgreement(
     summary.embeddingCosine = cosineSum / n;
     summary.embeddingModel = options.embeddings.model;
   }
-  if (synthetic) summary.note = syntheticQualityNote;
+  const note = qualityNote(synthetic, options.scripted === true);
+  if (note !== undefined) summary.note = note;
   return summary;
 }

@@ -62,8 +62,10 @@ export interface RunQualityOptions {
   onResult?: (result: QualityItemResult) => void | Promise<void>;
   /** Append the \boxed{} instruction to the question (DeepSeek's recommendation). Default true. */
   instruction?: boolean;
-  /** The weights are synthetic: the summary says its numbers are not meaningful. Default false. */
+  /** The weights are synthetic. Unless `scripted`, the summary says its numbers mean nothing. Default false. */
   synthetic?: boolean;
+  /** Synthetic weights that answer by a script: the numbers are known in advance and meaningful. */
+  scripted?: boolean;
   /** Where the problems came from, for the summary. Default "problems". */
   dataset?: string;
   /** Stops taking new problems and rejects with AbortedError; passed on to `generate`. */
@@ -76,8 +78,19 @@ export interface QualityRun {
   summary: QualitySummary;
 }
 
-/** What synthetic quality sections say instead of presenting numbers as meaningful. */
-export const syntheticQualityNote = "weights are synthetic: accuracy and agreement are not meaningful";
+/** What quality sections of random-weight models say instead of presenting their numbers. */
+export const syntheticQualityNote =
+  "n/a: the weights are random (synthetic), so accuracy and agreement mean nothing; results.json keeps the raw values";
+
+/** What quality sections of scripted models say next to their numbers. */
+export const scriptedQualityNote =
+  "scripted synthetic model: its answers are fixed by its script, so these figures test the pipeline, not a model";
+
+/** The note for a summary: random weights, scripted weights, or none. */
+export function qualityNote(synthetic: boolean, scripted: boolean): string | undefined {
+  if (!synthetic) return undefined;
+  return scripted ? scriptedQualityNote : syntheticQualityNote;
+}
 
 /** Runs every problem through `generate`, grading as results arrive. */
 export async function runQuality(options: RunQualityOptions): Promise<QualityRun> {
@@ -160,13 +173,18 @@ export async function runQuality(options: RunQualityOptions): Promise<QualityRun
   const failure = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
   if (failure !== undefined) throw failure.reason;
   if (signal?.aborted) throw new AbortedError("quality run aborted");
-  const summaryOptions: SummarizeQualityOptions = { synthetic: options.synthetic ?? false };
+  const summaryOptions: SummarizeQualityOptions = {
+    synthetic: options.synthetic ?? false,
+    scripted: options.scripted ?? false,
+  };
   if (options.dataset !== undefined) summaryOptions.dataset = options.dataset;
   return { results, summary: summarizeQuality(results, summaryOptions) };
 }
 
 export interface SummarizeQualityOptions {
   synthetic?: boolean;
+  /** Synthetic weights that answer by a script (meaningful figures). */
+  scripted?: boolean;
   dataset?: string;
 }
 
@@ -200,7 +218,9 @@ export function summarizeQuality(
         : answered.reduce((sum, result) => sum + result.completionTokens, 0) / answered.length,
     errors: n - answered.length,
     synthetic,
+    meaningful: !synthetic || options.scripted === true,
   };
-  if (synthetic) summary.note = syntheticQualityNote;
+  const note = qualityNote(synthetic, options.scripted === true);
+  if (note !== undefined) summary.note = note;
   return summary;
 }

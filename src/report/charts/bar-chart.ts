@@ -33,6 +33,8 @@ export interface BarChartOptions {
   labelFormat?: (value: number) => string;
   /** Fixed y maximum (e.g. 1 for proportions). */
   yMax?: number;
+  /** What an empty chart says. Default "no data". */
+  noDataMessage?: string;
   /** Legend entries for the bars inside a group (drawn top right). */
   legend?: Array<{ label: string; color: string; opacity?: number }>;
   box?: ChartBox;
@@ -43,7 +45,12 @@ export function renderBarChart(options: BarChartOptions): string {
   const box = options.box ?? defaultChartBox;
   const groups = options.groups.filter((g) => g.bars.some((b) => Number.isFinite(b.value)));
   if (groups.length === 0)
-    return renderSvgRoot({ id: options.id, title: options.title, box, body: renderNoData(box) });
+    return renderSvgRoot({
+      id: options.id,
+      title: options.title,
+      box,
+      body: renderNoData(box, options.noDataMessage),
+    });
   const values = groups.flatMap((g) =>
     g.bars.flatMap((b) => [b.value, b.high ?? b.value]).filter(Number.isFinite),
   );

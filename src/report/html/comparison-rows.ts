@@ -3,7 +3,20 @@
  * exactly the same metrics, directions and changes.
  */
 
-import type { ComparisonResult, ConfigurationResult, PromptClass } from "../../compare/types.js";
+import {
+  hasRandomWeights,
+  type ComparisonResult,
+  type ConfigurationResult,
+  type MemoryFigures,
+  type PromptClass,
+} from "../../compare/types.js";
+
+/** What tables show instead of a quality or agreement figure of random weights. */
+export const notMeaningfulText = "n/a: random weights";
+
+/** The note under a table that shows {@link notMeaningfulText}. */
+export const notMeaningfulFootnote =
+  "n/a: random weights — the weights are random (synthetic), so accuracy and agreement mean nothing; results.json keeps the raw values, marked not meaningful.";
 import { formatBytes, formatMilliseconds, formatNumber } from "./format.js";
 
 /** Which way is better: lower (latency, memory), higher (throughput, accuracy), or neither. */
@@ -33,9 +46,10 @@ export interface ComparisonRow {
   /** Per configuration: the change is an improvement (true), a regression (false), or neither (undefined). */
   improved: Array<boolean | undefined>;
   /**
-   * Per configuration: the value is not meaningful (a quality or agreement metric of synthetic
-   * weights, or a change against a synthetic reference). Tables should mark such values and never
-   * color them as better or worse.
+   * Per configuration: the value means nothing (a quality or agreement metric of random synthetic
+   * weights, or compared with a reference that has them). Tables show {@link notMeaningfulText} instead
+   * of such values and never color them as better or worse. Scripted synthetic models answer by a
+   * script, so their figures are known in advance and shown.
    */
   notMeaningful: boolean[];
 }
@@ -59,11 +73,48 @@ interface MetricDefinition {
   read: (c: ConfigurationResult) => number | undefined;
   /** Agreement rows have no value for the reference itself. */
   agreement?: boolean;
-  /** Quality and agreement rows mean nothing for synthetic weights. */
+  /** Quality and agreement rows mean nothing for random weights. */
   quality?: boolean;
 }
 
 const promptClasses: readonly PromptClass[] = ["short", "medium", "long"];
+
+/** AgreementSummary.tokenizer when no model tokenizer could be reached (agreement's default). */
+const wordsTokenizer = "words-and-punctuation";
+
+/** The unit a first-differing-token position is counted in, as the reports say it. */
+export function describeTokenizer(tokenizer: string): string {
+  return tokenizer === wordsTokenizer
+    ? "words and punctuation (no model tokenizer was reachable)"
+    : tokenizer;
+}
+
+/** The units the first differing positions of a result are counted in, one line each (none without agreement). */
+export function describeTokenizers(result: ComparisonResult): string[] {
+  const tokenizers = new Set<string>();
+  for (const c of result.configurations) {
+    const tokenizer = c.quality?.agreement?.tokenizer;
+    if (tokenizer !== undefined && c.quality?.agreement?.firstDifferingToken !== undefined)
+      tokenizers.add(tokenizer);
+  }
+  return [...tokenizers].map(describeTokenizer);
+}
+
+function firstDifferenceLabel(result: ComparisonResult): string {
+  const tokenizers = result.configurations.flatMap((c) => c.quality?.agreement?.tokenizer ?? []);
+  if (tokenizers.length > 0 && tokenizers.every((t) => t === wordsTokenizer))
+    return "First differing word, median";
+  if (tokenizers.some((t) => t === wordsTokenizer)) return "First differing token or word, median";
+  return "First differing token, median";
+}
+
+/** One kind of memory of a configuration (results written before both were kept have only `kind`'s). */
+function memoryOf(c: ConfigurationResult, kind: "rss" | "vram"): MemoryFigures | undefined {
+  const memory = c.memory;
+  if (memory === undefined) return undefined;
+  if (memory.rss !== undefined || memory.vram !== undefined) return memory[kind];
+  return memory.kind === kind ? memory : undefined;
+}
 
 function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
   const slo = result.configurations.find((c) => c.maxConcurrencyUnderSlo !== undefined)
@@ -86,21 +137,38 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
       better: "lower",
       read: (c) => c.load?.firstTokenMs,
     },
+    // GPU memory and resident memory in rows of their own: one row never compares one with the other.
     {
-      id: "memory.idle",
+      id: "memory.vram.idle",
       group: "Memory",
-      label: "Memory, idle",
+      label: "GPU memory (VRAM), idle",
       unit: "bytes",
       better: "lower",
-      read: (c) => c.memory?.idleBytes,
+      read: (c) => memoryOf(c, "vram")?.idleBytes,
     },
     {
-      id: "memory.peak",
+      id: "memory.vram.peak",
       group: "Memory",
-      label: "Memory, peak",
+      label: "GPU memory (VRAM), peak",
       unit: "bytes",
       better: "lower",
-      read: (c) => c.memory?.peakBytes,
+      read: (c) => memoryOf(c, "vram")?.peakBytes,
+    },
+    {
+      id: "memory.rss.idle",
+      group: "Memory",
+      label: "Resident memory (RSS), idle",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => memoryOf(c, "rss")?.idleBytes,
+    },
+    {
+      id: "memory.rss.peak",
+      group: "Memory",
+      label: "Resident memory (RSS), peak",
+      unit: "bytes",
+      better: "lower",
+      read: (c) => memoryOf(c, "rss")?.peakBytes,
     },
     ...promptClasses.flatMap((prompt): MetricDefinition[] => [
       {
@@ -220,7 +288,7 @@ function buildDefinitions(result: ComparisonResult): MetricDefinition[] {
     {
       id: "agreement.firstDifference",
       group: "Agreement",
-      label: "First differing token, median",
+      label: firstDifferenceLabel(result),
       unit: "tokens",
       better: "higher",
       agreement: true,
@@ -259,11 +327,15 @@ export function comparisonRows(result: ComparisonResult): ComparisonRow[] {
       if (changeUnit === "pp") return value - reference;
       return reference === 0 ? undefined : ((value - reference) / Math.abs(reference)) * 100;
     });
-    const referenceSynthetic = result.configurations[referenceIndex]?.synthetic === true;
+    const referenceConfiguration = result.configurations[referenceIndex];
+    const referenceRandom = referenceConfiguration !== undefined && hasRandomWeights(referenceConfiguration);
     const notMeaningful = result.configurations.map(
       (c, i) =>
         definition.quality === true &&
-        (c.synthetic || (i !== referenceIndex && referenceSynthetic && change[i] !== undefined)),
+        (hasRandomWeights(c) ||
+          (i !== referenceIndex &&
+            referenceRandom &&
+            (change[i] !== undefined || (definition.agreement === true && values[i] !== undefined)))),
     );
     const improved = change.map((delta, i) => {
       if (delta === undefined || delta === 0 || definition.better === "none" || notMeaningful[i] === true)

@@ -120,7 +120,11 @@ describe("compareAgreement", () => {
     expect(summary.embeddingCosine).toBeCloseTo(0.75, 12);
     expect(summary.embeddingModel).toBe("toy-embedder");
     expect(summary.synthetic).toBe(true);
-    expect(summary.note).toMatch(/weights are synthetic/);
+    expect(summary.meaningful).toBe(false);
+    expect(summary.note).toMatch(/weights are random/);
+    const scriptedSummary = await compareAgreement(reference, candidate, { synthetic: true, scripted: true });
+    expect(scriptedSummary.meaningful).toBe(true);
+    expect(scriptedSummary.note).toMatch(/^scripted synthetic model/);
   });
 
   it("compares only the answer part when asked", async () => {

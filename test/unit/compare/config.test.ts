@@ -5,11 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildComparePlan } from "../../../src/cli/commands/compare.js";
 import {
   compareProfiles,
+  listPlanSecrets,
   modelConfigurations,
   parseCompareFile,
   presetConfigurations,
+  redactComparePlan,
+  resolveApiKey,
+  type ComparePlan,
 } from "../../../src/compare/config.js";
-import { serveArguments } from "../../../src/compare/run-compare.js";
+import { resolveClientApiKey, serveArguments } from "../../../src/compare/run-compare.js";
 import { InvalidArgumentError } from "../../../src/core/errors.js";
 
 describe("compare presets", () => {
@@ -97,6 +101,9 @@ describe("compare files", () => {
     ["profile: huge\nconfigurations: [{ name: a, model: m }]", /smoke, quick or full/u],
     ["configurations: [{ name: a, model: m }]\nextra: 1", /unknown field "extra"/u],
     ["configurations: [ {", /not valid YAML or JSON/u],
+    ["configurations: [{ name: a, model: m, api-key: k, api-key-env: K }]", /"api-key" or "api-key-env"/u],
+    ["configurations: [{ name: a, model: m, api-key-env: 'not a name' }]", /name of an environment var/u],
+    ["configurations: [{ name: a, model: m, api-key: '' }]", /"api-key" must be a non-empty string/u],
   ])("refuses %j with one clear line", (text, message) => {
     let error: unknown;
     try {
@@ -181,5 +188,89 @@ describe("serveArguments", () => {
         4,
       ),
     ).toEqual(["--engine", "vllm", "--model", "org/m", "--parallel", "4", "--dtype", "bfloat16"]);
+  });
+});
+
+describe("API keys", () => {
+  const file = parseCompareFile(
+    [
+      "configurations:",
+      "  - { name: lit, engine: 'url:http://h/v1', model: m, api-key: sk-literal-1234 }",
+      "  - { name: ref, engine: 'url:http://h/v1', model: m, api-key: '${GATEWAY_KEY}' }",
+      "  - { name: env, engine: 'url:http://h/v1', model: m, api-key-env: LLAMA_KEY }",
+      "  - { name: own, engine: embedded, model: m.gguf, options: { api-key: serve-key-5678, api-key-file: /k, upstream-api-key: up-9 } }",
+    ].join("\n"),
+  );
+  const env = { GATEWAY_KEY: "from-gateway-env", LLAMA_KEY: "from-llama-env" };
+  const plan: ComparePlan = {
+    configurations: file.configurations,
+    reference: "lit",
+    profile: compareProfiles.smoke,
+    slo: "itl=50ms",
+  };
+
+  it("reads a literal key, a ${NAME} reference, api-key-env, and a started server's api-key option", () => {
+    const [lit, ref, fromEnv, own] = file.configurations;
+    expect(lit?.apiKey).toBe("sk-literal-1234");
+    expect(fromEnv?.apiKeyEnv).toBe("LLAMA_KEY");
+    expect(resolveApiKey(lit!, env)).toBe("sk-literal-1234");
+    expect(resolveApiKey(ref!, env)).toBe("from-gateway-env");
+    expect(resolveApiKey(fromEnv!, env)).toBe("from-llama-env");
+    expect(resolveApiKey(own!, env)).toBe("serve-key-5678");
+    expect(() => resolveApiKey(ref!, {})).toThrow(/GATEWAY_KEY, which is not set/u);
+    expect(() => resolveApiKey(fromEnv!, {})).toThrow(/LLAMA_KEY, which is not set/u);
+  });
+
+  it("keeps no literal key in plan.json, but the names that find them again", () => {
+    const stored = JSON.stringify(redactComparePlan(plan));
+    for (const secret of ["sk-literal-1234", "serve-key-5678", "up-9", "from-gateway-env", "from-llama-env"])
+      expect(stored).not.toContain(secret);
+    const [lit, ref, fromEnv, own] = redactComparePlan(plan).configurations;
+    expect(lit?.apiKey).toBe("(redacted)");
+    expect(ref?.apiKey).toBe("${GATEWAY_KEY}");
+    expect(fromEnv?.apiKeyEnv).toBe("LLAMA_KEY");
+    expect(own?.options).toEqual({
+      "api-key": "(redacted)",
+      "api-key-file": "/k",
+      "upstream-api-key": "(redacted)",
+    });
+    // the plan itself is untouched
+    expect(plan.configurations[0]?.apiKey).toBe("sk-literal-1234");
+    expect(listPlanSecrets(plan, env).sort()).toEqual(
+      ["from-gateway-env", "from-llama-env", "serve-key-5678", "sk-literal-1234", "up-9"].sort(),
+    );
+  });
+
+  it("on resume from plan.json: a url: server's literal key is asked for, a started server gets a fresh one", () => {
+    const [lit, ref, , own] = redactComparePlan(plan).configurations;
+    expect(() => resolveClientApiKey(lit!, env)).toThrow(
+      /plan\.json does not keep it: resume with --config/u,
+    );
+    expect(resolveClientApiKey(ref!, env)).toBe("from-gateway-env");
+    const fresh = resolveClientApiKey(own!, env);
+    expect(fresh).toMatch(/^[\w-]{32}$/u);
+    expect(resolveClientApiKey(own!, env)).not.toBe(fresh);
+    // a started server with no key of its own inherits SERVELAB_API_KEY: that is the one to send
+    const plain = { name: "p", engine: "embedded", model: "m.gguf" };
+    expect(resolveClientApiKey(plain, { SERVELAB_API_KEY: "inherited" })).toBe("inherited");
+    expect(resolveClientApiKey(plain, {})).toBeUndefined();
+  });
+
+  it("never puts a started server's key on its command line", () => {
+    const own = file.configurations[3]!;
+    const args = serveArguments(own, "/m.gguf", 4);
+    expect(args.join(" ")).not.toContain("serve-key-5678");
+    expect(args).not.toContain("--api-key");
+    expect(args).toContain("--api-key-file");
+  });
+
+  it("--serve-option api-key reaches the plan's servers and leaves plan.json redacted", async () => {
+    const built = await buildComparePlan(
+      { preset: "precision", serveOption: ["api-key=cli-secret-42", "ctx-size=2048"] },
+      {},
+    );
+    expect(built.configurations[0]?.options?.["api-key"]).toBe("cli-secret-42");
+    expect(resolveClientApiKey(built.configurations[0]!, {})).toBe("cli-secret-42");
+    expect(JSON.stringify(redactComparePlan(built))).not.toContain("cli-secret-42");
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { renderComparison } from "../../../src/compare/report.js";
 import type { ComparisonResult, ConfigurationResult } from "../../../src/compare/types.js";
 import { computeBoxStats } from "../../../src/report/charts/box-plot.js";
 import { createLinearScale, createLog2Scale } from "../../../src/report/charts/scale.js";
@@ -11,6 +12,7 @@ import {
   formatMetricValue,
   renderHtmlReport,
 } from "../../../src/report/html.js";
+import { notMeaningfulFootnote } from "../../../src/report/html/comparison-rows.js";
 
 const fixture = JSON.parse(
   readFileSync(new URL("../../fixtures/quality/comparison.json", import.meta.url), "utf8"),
@@ -57,11 +59,11 @@ describe("comparisonRows", () => {
     );
   });
 
-  it("marks quality and agreement of synthetic weights as not meaningful and never as better or worse", () => {
+  it("marks quality and agreement of random weights as not meaningful and never as better or worse", () => {
     const plain = comparisonRows(fixture);
     expect(plain.every((row) => row.notMeaningful.every((flag) => !flag))).toBe(true);
     const result = clone();
-    (result.configurations[1] as ConfigurationResult).synthetic = true;
+    (result.configurations[1] as ConfigurationResult).synthetic = true; // an older result: counts as random
     const rows = new Map(comparisonRows(result).map((row) => [row.id, row]));
     expect(rows.get("quality.accuracy")?.notMeaningful).toEqual([false, true, false]);
     expect(rows.get("quality.accuracy")?.improved[1]).toBeUndefined();
@@ -70,14 +72,94 @@ describe("comparisonRows", () => {
     // speed and memory still compare
     expect(rows.get("load.time")?.notMeaningful).toEqual([false, false, false]);
     expect(rows.get("load.time")?.improved[1]).toBe(true);
-    // a synthetic reference makes every change of a quality row meaningless
+    // a random reference makes every change of a quality row, and every agreement, meaningless
     const synthRef = clone();
     (synthRef.configurations[0] as ConfigurationResult).synthetic = true;
-    const accuracy = comparisonRows(synthRef).find((row) => row.id === "quality.accuracy");
-    expect(accuracy?.notMeaningful).toEqual([true, true, false]);
+    (synthRef.configurations[0] as ConfigurationResult).syntheticWeights = "random";
+    const byId = new Map(comparisonRows(synthRef).map((row) => [row.id, row]));
+    expect(byId.get("quality.accuracy")?.notMeaningful).toEqual([true, true, false]);
+    expect(byId.get("agreement.sameAnswer")?.notMeaningful).toEqual([true, true, false]);
     const html = renderHtmlReport(synthRef);
-    expect(html).toContain("† weights are synthetic: accuracy and agreement are not meaningful.");
+    expect(html).toContain(notMeaningfulFootnote);
     expect(html).not.toMatch(/<tr data-metric="quality\.accuracy">.*class="(better|worse)"/);
+    // the numbers themselves are not shown: n/a instead, in every format
+    const accuracyRow = /<tr data-metric="quality\.accuracy">.*?<\/tr>/u.exec(html)?.[0] ?? "";
+    expect(accuracyRow).toContain('<td class="not-meaningful"');
+    expect(accuracyRow).toContain("n/a: random weights");
+    expect(accuracyRow).not.toContain("75%");
+    expect(accuracyRow).not.toContain("72.5%");
+    expect(html).not.toMatch(/<strong>75%<\/strong> correct/u);
+    const table = renderComparison(synthRef, "table");
+    expect(table).toMatch(/Accuracy ↑\s+n\/a: random weights\s+n\/a: random weights\s+—\s+n\/a/u);
+    expect(table).toContain(notMeaningfulFootnote);
+    expect(renderComparison(synthRef, "markdown")).toMatch(
+      /\| Accuracy ↑ \| n\/a: random weights \| n\/a: random weights \| — \| n\/a \|/u,
+    );
+    // the raw values stay in the JSON
+    expect(JSON.parse(renderComparison(synthRef, "json")).configurations[0].quality.accuracy.value).toBe(
+      0.75,
+    );
+  });
+
+  it("shows a scripted model's figures: its answers are known, so they mean something", () => {
+    const result = clone();
+    for (const c of result.configurations.slice(0, 2)) {
+      c.synthetic = true;
+      c.syntheticWeights = "scripted";
+    }
+    const rows = comparisonRows(result);
+    expect(rows.every((row) => row.notMeaningful.every((flag) => !flag))).toBe(true);
+    const table = renderComparison(result, "table");
+    expect(table).toMatch(/Accuracy ↑\s+75%\s+72\.5%/u);
+    expect(table).toContain("note: Scripted synthetic models");
+    expect(table).not.toContain("random weights");
+    expect(renderComparison(result, "markdown")).toMatch(/\| r1-1\.5b-f32 \| .* \| scripted \| ok \|/u);
+    const html = renderHtmlReport(result);
+    expect(html).toContain("<strong>75%</strong> correct");
+    expect(html).toContain("scripted weights");
+  });
+
+  it("keeps GPU memory and resident memory in rows of their own, old results by their kind", () => {
+    const result = clone();
+    const [gpu, cpu] = result.configurations as [ConfigurationResult, ConfigurationResult];
+    gpu.memory = {
+      kind: "vram",
+      device: "cuda",
+      idleBytes: 3e9,
+      peakBytes: 4e9,
+      vram: { idleBytes: 3e9, peakBytes: 4e9 },
+      rss: { idleBytes: 5e8, peakBytes: 6e8 },
+    };
+    cpu.memory = { kind: "rss", idleBytes: 2e9, peakBytes: 2.5e9 }; // written before rss/vram were kept
+    const rows = new Map(comparisonRows(result).map((row) => [row.id, row]));
+    expect(rows.get("memory.vram.idle")?.values).toEqual([3e9, undefined, undefined]);
+    expect(rows.get("memory.vram.peak")?.values).toEqual([4e9, undefined, undefined]);
+    expect(rows.get("memory.rss.idle")?.values).toEqual([5e8, 2e9, undefined]);
+    expect(rows.get("memory.rss.peak")?.values).toEqual([6e8, 2.5e9, undefined]);
+    expect(rows.get("memory.rss.idle")?.label).toBe("Resident memory (RSS), idle");
+    expect(rows.get("memory.vram.idle")?.change[1]).toBeUndefined();
+    // a CPU-only run has no GPU rows at all
+    expect(comparisonRows(fixture).some((row) => row.id.startsWith("memory.vram"))).toBe(false);
+  });
+
+  it("says which unit the first differing position is counted in", () => {
+    const words = new Map(comparisonRows(fixture).map((row) => [row.id, row]));
+    expect(words.get("agreement.firstDifference")?.label).toBe("First differing word, median");
+    expect(renderComparison(fixture, "table")).toContain(
+      "First differing position counted in words and punctuation (no model tokenizer was reachable).",
+    );
+    const result = clone();
+    const agreement = result.configurations[1]?.quality?.agreement;
+    if (agreement === undefined) throw new Error("the fixture has no agreement");
+    agreement.tokenizer = "model tokens (r1-1.5b-f32: r1-f32.gguf)";
+    const row = comparisonRows(result).find((r) => r.id === "agreement.firstDifference");
+    expect(row?.label).toBe("First differing token, median");
+    expect(renderComparison(result, "markdown")).toContain(
+      "First differing position counted in model tokens (r1-1.5b-f32: r1-f32.gguf).",
+    );
+    expect(renderHtmlReport(result)).toContain(
+      "First differing position, in model tokens (r1-1.5b-f32: r1-f32.gguf)",
+    );
   });
 
   it("uses the named reference, falling back to the first successful configuration", () => {

@@ -6,6 +6,7 @@ import { generateMathProblems, type MathProblem } from "../../../src/compare/qua
 import {
   runQuality,
   summarizeQuality,
+  scriptedQualityNote,
   syntheticQualityNote,
   type QualityGeneration,
   type QualityItemResult,
@@ -113,13 +114,28 @@ describe("runQuality", () => {
     expect(model.maxInFlight()).toBe(1);
   });
 
-  it("says plainly that synthetic weights make the numbers meaningless, yet still computes them", async () => {
+  it("says plainly that random weights make the numbers meaningless, yet still computes them", async () => {
     const problems = generateMathProblems({ count: 4, seed: 9 });
     const run = await runQuality({ generate: scripted(() => "right").generate, problems, synthetic: true });
     expect(run.summary.note).toBe(syntheticQualityNote);
-    expect(run.summary.note).toMatch(/weights are synthetic: accuracy and agreement are not meaningful/);
+    expect(run.summary.note).toMatch(/^n\/a: the weights are random \(synthetic\)/);
     expect(run.summary.synthetic).toBe(true);
+    expect(run.summary.meaningful).toBe(false);
     expect(run.summary.accuracy.value).toBe(1);
+  });
+
+  it("counts a scripted synthetic model's numbers as meaningful, with a note saying what they test", async () => {
+    const problems = generateMathProblems({ count: 4, seed: 9 });
+    const run = await runQuality({
+      generate: scripted(() => "right").generate,
+      problems,
+      synthetic: true,
+      scripted: true,
+    });
+    expect(run.summary).toMatchObject({ synthetic: true, meaningful: true, note: scriptedQualityNote });
+    const real = await runQuality({ generate: scripted(() => "right").generate, problems });
+    expect(real.summary.meaningful).toBe(true);
+    expect(real.summary.note).toBeUndefined();
   });
 
   it("stops on abort with AbortedError", async () => {
