@@ -13,6 +13,7 @@
  * This file imports only node built-ins so it can be transpiled alone, like the scripted server.
  */
 import net from "node:net";
+import { measureMonotonicOffsetMs } from "./scripted-server.js";
 
 export interface ReferenceReaderOptions {
   /** Base URL of the scripted server, ending in /v1 (plain http). */
@@ -100,7 +101,7 @@ export async function runReferenceReader(options: ReferenceReaderOptions): Promi
     `POST ${basePath}/completions HTTP/1.1${CRLF}host: ${url.host}${CRLF}content-type: application/json${CRLF}` +
     `accept: text/event-stream${CRLF}content-length: ${Buffer.byteLength(body)}${CRLF}${CRLF}${body}`;
   // The x_sent stamps are on the machine-wide monotonic clock (process.hrtime); arrivals on performance.now().
-  const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  const offset = measureMonotonicOffsetMs();
 
   const result: ReferenceResult = {
     completed: 0,
