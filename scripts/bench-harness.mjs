@@ -8,6 +8,10 @@
  * Starts the scripted-timing server in its own process (the harness gets the other core), runs runBench at
  * concurrency = streams, and prints: output tokens/s and chunks/s ingested, the harness's CPU use, its peak RSS,
  * and the p99 |error| of per-token ITL and of TTFT against the send times the server stamped in each chunk.
+ * With accuracy on, the same streams and requests first go through the reference reader (plain node:net, no
+ * parsing beyond the stamps; src/bench/testing/reference-reader.ts) in this process, against the same server:
+ * its errors are the floor this machine delivers at that moment, which no harness can go below; both are
+ * printed, side by side (--no-floor skips it).
  * Each request's TTFT gets a random 0 to --ttft-jitter ms (default: one ITL), so the streams, which all start
  * together, do not send every token in the same instant; --ttft-jitter 0 keeps them in lock-step (the worst
  * case: 1,000 chunks at once). With accuracy on, every chunk is kept and checked after the run (checking
@@ -21,6 +25,8 @@ import { parseArgs } from "node:util";
 import { setPriority } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { runBench } from "../dist/bench/index.js";
+import { runReferenceReader } from "../dist/bench/testing/reference-reader.js";
+import { measureMonotonicOffsetMs } from "../dist/bench/testing/scripted-server.js";
 
 const { values } = parseArgs({
   options: {
@@ -34,12 +40,14 @@ const { values } = parseArgs({
     accuracy: { type: "boolean", default: true },
     "no-accuracy": { type: "boolean" },
     "raise-priority": { type: "boolean" },
+    "no-floor": { type: "boolean" },
   },
 });
 const streams = Number(values.streams);
 const tokens = Number(values.tokens);
 const requests = values.requests === undefined ? streams * 3 : Number(values.requests);
 const checkAccuracy = values["no-accuracy"] !== true;
+const measureFloor = checkAccuracy && values["no-floor"] !== true;
 
 const serverEntry = new URL("../dist/bench/testing/scripted-server-main.js", import.meta.url).pathname;
 const server = spawn(
@@ -81,7 +89,19 @@ if (values["raise-priority"] === true) {
   }
 }
 
-const offset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+// The floor first: same streams, requests (with one warm-up per stream) and lengths, against the same server.
+let floor;
+if (measureFloor) {
+  floor = await runReferenceReader({
+    url,
+    concurrency: streams,
+    requests,
+    maxTokens: tokens,
+    promptWords: 8,
+  });
+}
+
+const offset = measureMonotonicOffsetMs();
 const itlErrors = [];
 const ttftErrors = [];
 const kept = [];
@@ -151,6 +171,12 @@ const report = {
   itlErrorP99Ms: checkAccuracy ? p99(itlErrors) : null,
   ttftErrorP99Ms: checkAccuracy ? p99(ttftErrors) : null,
   accuracySamples: itlErrors.length,
+  floorItlErrorP99Ms: floor === undefined ? null : p99(floor.itlErrorsMs),
+  floorTtftErrorP99Ms: floor === undefined ? null : p99(floor.ttftErrorsMs),
+  floorSamples: floor === undefined ? null : floor.itlErrorsMs.length,
+  floorNotCompleted: floor === undefined ? null : requests - floor.completed,
+  floorTokensPerSecond: floor === undefined ? null : Math.round(floor.tokens / (floor.wallMs / 1000)),
+  floorCpuPercentOfOneCore: floor === undefined ? null : Math.round((floor.cpuMs / floor.wallMs) * 100),
   raisedPriority: raised,
   // Event-loop delay beyond the 2 ms sampling resolution: the harness blocked or descheduled (noise on a shared machine).
   loopDelayP99Ms: loopDelay.percentile(99) / 1e6 - 2,
@@ -163,4 +189,12 @@ console.log(
       ? `, |ITL error| p99 ${report.itlErrorP99Ms.toFixed(3)} ms, |TTFT error| p99 ${report.ttftErrorP99Ms.toFixed(3)} ms`
       : ""),
 );
+if (floor !== undefined)
+  console.log(
+    `floor (reference reader, same ${streams} streams): |ITL error| p99 ${report.floorItlErrorP99Ms.toFixed(3)} ms, ` +
+      `|TTFT error| p99 ${report.floorTtftErrorP99Ms.toFixed(3)} ms, ${report.floorTokensPerSecond} tok/s, ` +
+      `${report.floorCpuPercentOfOneCore}% of one core; ` +
+      `harness - floor: ITL ${(report.itlErrorP99Ms - report.floorItlErrorP99Ms).toFixed(3)} ms, ` +
+      `TTFT ${(report.ttftErrorP99Ms - report.floorTtftErrorP99Ms).toFixed(3)} ms`,
+  );
 process.exit(0);

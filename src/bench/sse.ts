@@ -92,23 +92,6 @@ export function createChunkFacts(): ChunkFacts {
   };
 }
 
-const keys = {
-  content: Buffer.from('"content":'),
-  text: Buffer.from('"text":'),
-  reasoningContent: Buffer.from('"reasoning_content":'),
-  reasoning: Buffer.from('"reasoning":'),
-  thinking: Buffer.from('"thinking":'),
-  completionTokens: Buffer.from('"completion_tokens":'),
-  promptTokens: Buffer.from('"prompt_tokens":'),
-  finishReason: Buffer.from('"finish_reason":'),
-  error: Buffer.from('"error":'),
-};
-
-function findKey(buf: Buffer, key: Buffer, start: number, end: number): number {
-  const at = buf.indexOf(key, start);
-  return at === -1 || at + key.length > end ? -1 : at + key.length;
-}
-
 function skipSpace(buf: Buffer, i: number, end: number): number {
   while (i < end) {
     const c = buf[i];
@@ -124,18 +107,12 @@ function isNull(buf: Buffer, at: number, end: number): boolean {
   return at + nullLiteral.length <= end && startsWith(buf, at, nullLiteral);
 }
 
-/** Whether the value after a key is a non-empty JSON string. */
-function hasNonEmptyString(buf: Buffer, key: Buffer, start: number, end: number): boolean {
-  let i = findKey(buf, key, start, end);
-  if (i === -1) return false;
-  i = skipSpace(buf, i, end);
+/** Whether the value at `i` is a non-empty JSON string. */
+function isNonEmptyString(buf: Buffer, i: number, end: number): boolean {
   return buf[i] === QUOTE && i + 1 < end && buf[i + 1] !== QUOTE;
 }
 
-function readInt(buf: Buffer, key: Buffer, start: number, end: number): number {
-  let i = findKey(buf, key, start, end);
-  if (i === -1) return -1;
-  i = skipSpace(buf, i, end);
+function readIntAt(buf: Buffer, i: number, end: number): number {
   let v = 0;
   let digits = 0;
   while (i < end) {
@@ -148,19 +125,38 @@ function readInt(buf: Buffer, key: Buffer, start: number, end: number): number {
   return digits === 0 ? -1 : v;
 }
 
-function readFinishReason(buf: Buffer, start: number, end: number): string | undefined {
-  let i = findKey(buf, keys.finishReason, start, end);
-  if (i === -1) return undefined;
-  i = skipSpace(buf, i, end);
+function readStringAt(buf: Buffer, i: number, end: number): string | undefined {
   if (buf[i] !== QUOTE) return undefined;
   const close = buf.indexOf(QUOTE, i + 1);
   if (close === -1 || close >= end) return undefined;
   return buf.toString("latin1", i + 1, close);
 }
 
+// The keys scanChunk reads, by name; a key found in the payload is matched on its length first.
+const keyContent = Buffer.from("content");
+const keyText = Buffer.from("text");
+const keyReasoningContent = Buffer.from("reasoning_content");
+const keyReasoning = Buffer.from("reasoning");
+const keyThinking = Buffer.from("thinking");
+const keyCompletionTokens = Buffer.from("completion_tokens");
+const keyPromptTokens = Buffer.from("prompt_tokens");
+const keyFinishReason = Buffer.from("finish_reason");
+const keyError = Buffer.from("error");
+
+const seenContent = 1;
+const seenText = 2;
+const seenReasoningContent = 4;
+const seenReasoning = 8;
+const seenThinking = 16;
+const seenCompletion = 32;
+const seenPrompt = 64;
+const seenFinish = 128;
+const seenError = 256;
+
 /**
- * Read the timing-relevant facts of one `data:` payload into `out`. Keys are matched with their quotes and
- * colon, which cannot occur inside JSON string values (their quotes are escaped), so text cannot fool it.
+ * Read the timing-relevant facts of one `data:` payload into `out`, in one pass over its bytes and without
+ * JSON.parse. Strings are skipped whole (escapes included) and a string followed by a colon is a key, so text
+ * cannot fool it; as with JSON.parse's view of a chunk, only the first occurrence of each key counts.
  */
 export function scanChunk(buf: Buffer, start: number, end: number, out: ChunkFacts): ChunkFacts {
   out.done = end - start === donePayload.length && startsWith(buf, start, donePayload);
@@ -171,21 +167,88 @@ export function scanChunk(buf: Buffer, start: number, end: number, out: ChunkFac
   out.promptTokens = -1;
   out.finishReason = undefined;
   if (out.done) return out;
-  // `"error":null` (some servers send it on every chunk) is no error.
-  const errorAt = findKey(buf, keys.error, start, end);
-  if (errorAt !== -1 && !isNull(buf, skipSpace(buf, errorAt, end), end)) {
+  let seen = 0;
+  let error = false;
+  let content = false;
+  let text = false;
+  let reasoning = false;
+  let completion = -1;
+  let prompt = -1;
+  let finish: string | undefined;
+  let i = start;
+  while (i < end) {
+    if (buf[i] !== QUOTE) {
+      i++;
+      continue;
+    }
+    // A string: find its closing quote, stepping over escapes.
+    const open = i + 1;
+    let close = open;
+    while (close < end) {
+      const c = buf[close];
+      if (c === QUOTE) break;
+      close += c === 0x5c ? 2 : 1;
+    }
+    if (close >= end) break;
+    i = skipSpace(buf, close + 1, end);
+    if (buf[i] !== 0x3a) continue; // a value, not a key
+    const v = skipSpace(buf, i + 1, end);
+    const length = close - open;
+    const first = buf[open];
+    if (length === 7 && first === 0x63 && !(seen & seenContent) && startsWith(buf, open, keyContent)) {
+      seen |= seenContent;
+      content = isNonEmptyString(buf, v, end);
+    } else if (length === 4 && first === 0x74 && !(seen & seenText) && startsWith(buf, open, keyText)) {
+      seen |= seenText;
+      text = isNonEmptyString(buf, v, end);
+    } else if (length === 17 && first === 0x72 && !(seen & seenReasoningContent)) {
+      if (startsWith(buf, open, keyReasoningContent)) {
+        seen |= seenReasoningContent;
+        if (isNonEmptyString(buf, v, end)) reasoning = true;
+      }
+    } else if (length === 9 && first === 0x72 && !(seen & seenReasoning)) {
+      if (startsWith(buf, open, keyReasoning)) {
+        seen |= seenReasoning;
+        if (isNonEmptyString(buf, v, end)) reasoning = true;
+      }
+    } else if (length === 8 && first === 0x74 && !(seen & seenThinking)) {
+      if (startsWith(buf, open, keyThinking)) {
+        seen |= seenThinking;
+        if (isNonEmptyString(buf, v, end)) reasoning = true;
+      }
+    } else if (length === 17 && first === 0x63 && !(seen & seenCompletion)) {
+      if (startsWith(buf, open, keyCompletionTokens)) {
+        seen |= seenCompletion;
+        completion = readIntAt(buf, v, end);
+      }
+    } else if (length === 13 && first === 0x70 && !(seen & seenPrompt)) {
+      if (startsWith(buf, open, keyPromptTokens)) {
+        seen |= seenPrompt;
+        prompt = readIntAt(buf, v, end);
+      }
+    } else if (length === 13 && first === 0x66 && !(seen & seenFinish)) {
+      if (startsWith(buf, open, keyFinishReason)) {
+        seen |= seenFinish;
+        finish = readStringAt(buf, v, end);
+      }
+    } else if (length === 5 && first === 0x65 && !(seen & seenError)) {
+      if (startsWith(buf, open, keyError)) {
+        seen |= seenError;
+        // `"error":null` (some servers send it on every chunk) is no error.
+        error = !isNull(buf, v, end);
+      }
+    }
+    i = v;
+  }
+  if (error) {
     out.error = true;
     return out;
   }
-  out.content =
-    hasNonEmptyString(buf, keys.content, start, end) || hasNonEmptyString(buf, keys.text, start, end);
-  out.reasoning =
-    hasNonEmptyString(buf, keys.reasoningContent, start, end) ||
-    hasNonEmptyString(buf, keys.reasoning, start, end) ||
-    hasNonEmptyString(buf, keys.thinking, start, end);
-  out.completionTokens = readInt(buf, keys.completionTokens, start, end);
-  if (out.completionTokens !== -1) out.promptTokens = readInt(buf, keys.promptTokens, start, end);
-  out.finishReason = readFinishReason(buf, start, end);
+  out.content = content || text;
+  out.reasoning = reasoning;
+  out.completionTokens = completion;
+  if (completion !== -1) out.promptTokens = prompt;
+  out.finishReason = finish;
   return out;
 }
 

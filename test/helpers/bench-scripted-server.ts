@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import ts from "typescript";
+import { measureMonotonicOffsetMs } from "../../src/bench/testing/scripted-server.js";
 
 const sourceDir = new URL("../../src/bench/testing/", import.meta.url);
 
@@ -74,7 +75,7 @@ export async function spawnScriptedServer(args: string[] = []): Promise<Scripted
   };
 }
 
-/** Milliseconds on the machine-wide monotonic clock, as the scripted server stamps chunks (x_sent). */
+/** What to add to performance.now() for the machine-wide monotonic clock of the chunks' x_sent stamps. */
 export function monotonicOffsetMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  return measureMonotonicOffsetMs();
 }

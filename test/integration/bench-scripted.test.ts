@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createArrivalGaps } from "../../src/bench/arrivals.js";
 import { renderBenchTable, runBench } from "../../src/bench/index.js";
 import type { BenchOptions, BenchResult, RequestRecord, RunSummary } from "../../src/bench/index.js";
+import { runReferenceReader } from "../../src/bench/testing/reference-reader.js";
 import type { ScriptedScript } from "../../src/bench/testing/scripted-server.js";
 import type { Tokenizer } from "../../src/bench/tokenizer.js";
 import { createRandom } from "../../src/bench/workloads.js";
@@ -390,5 +391,41 @@ describe("capacity search", () => {
     );
     expect(failing.result.capacity).toMatchObject({ maxConcurrency: null });
     expect(failing.result.capacity?.probes[0]?.trials[0]?.violations).toContain("error rate 100.0% > 1%");
+  });
+});
+
+describe("the reference reader (the transport floor that bench-accuracy and bench:harness compare with)", () => {
+  it("decodes the stream, counts the tokens of multi-token chunks and spreads ITL error per token", async () => {
+    const floor = await runReferenceReader({
+      url: server.url,
+      concurrency: 2,
+      requests: 4,
+      maxTokens: 10,
+      extra: { scripted: { tokensPerChunk: 3, ttftMs: 5, itlMs: 2 } },
+    });
+    expect(floor).toMatchObject({ completed: 4, failed: 0, tokens: 40 });
+    expect(floor.ttftErrorsMs).toHaveLength(4);
+    // Chunks of 3, 3, 3 and 1 token: the tokens after the first chunk, 7 per request, as the harness counts ITL.
+    expect(floor.itlErrorsMs).toHaveLength(28);
+    // Errors, not times: an arrival compared with the wrong clock would be off by the process's age or more.
+    for (const e of [...floor.ttftErrorsMs, ...floor.itlErrorsMs]) {
+      expect(e).toBeGreaterThanOrEqual(0);
+      expect(e).toBeLessThan(1000);
+    }
+    expect(floor.wallMs).toBeGreaterThan(0);
+  });
+
+  it("counts a failed request and drops its connection: HTTP status, reset mid-stream", async () => {
+    const run = (scripted: Partial<ScriptedScript>) =>
+      runReferenceReader({
+        url: server.url,
+        concurrency: 1,
+        requests: 3,
+        maxTokens: 6,
+        warmup: 0,
+        extra: { scripted },
+      });
+    expect(await run({ error: "status", errorStatus: 503 })).toMatchObject({ completed: 0, failed: 1 });
+    expect(await run({ error: "reset", errorAfterTokens: 2 })).toMatchObject({ completed: 0, failed: 1 });
   });
 });

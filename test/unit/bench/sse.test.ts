@@ -126,6 +126,85 @@ describe("scanChunk", () => {
     });
   });
 
+  it("agrees with JSON.parse on any chunk: first occurrence of each key, text with quotes, escapes and keys", () => {
+    const names = [
+      "content",
+      "text",
+      "reasoning_content",
+      "reasoning",
+      "thinking",
+      "completion_tokens",
+      "prompt_tokens",
+      "finish_reason",
+      "error",
+      "created",
+      "role",
+      "x_tokens",
+      "choices",
+    ];
+    const tricky = fc.constantFrom('"content":"x"', "\\", '"', '"error":1', "", "stop", "é👋", '\\"text\\":');
+    const text = fc.oneof(
+      fc.string(),
+      tricky,
+      fc.array(tricky).map((parts) => parts.join("")),
+    );
+    const leaf = fc.oneof(text, fc.nat(100000), fc.constant(null), fc.boolean());
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        leaf,
+        fc.array(tie("value"), { maxLength: 3 }),
+        fc
+          .array(fc.tuple(fc.constantFrom(...names), tie("value")), { maxLength: 5 })
+          .map((entries) => Object.fromEntries(entries) as unknown),
+      ),
+    }));
+    /** What scanChunk should report, from the parsed value walked in serialization order. */
+    function reference(root: unknown): Partial<ChunkFacts> {
+      const first = new Map<string, unknown>();
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v !== null && typeof v === "object")
+          for (const [k, child] of Object.entries(v)) {
+            if (!first.has(k)) first.set(k, child);
+            walk(child);
+          }
+      };
+      walk(root);
+      const nonEmpty = (k: string): boolean => typeof first.get(k) === "string" && first.get(k) !== "";
+      const int = (k: string): number => (typeof first.get(k) === "number" ? (first.get(k) as number) : -1);
+      if (first.has("error") && first.get("error") !== null)
+        return {
+          error: true,
+          content: false,
+          reasoning: false,
+          completionTokens: -1,
+          finishReason: undefined,
+        };
+      const finish = first.get("finish_reason");
+      return {
+        error: false,
+        content: nonEmpty("content") || nonEmpty("text"),
+        reasoning: nonEmpty("reasoning_content") || nonEmpty("reasoning") || nonEmpty("thinking"),
+        completionTokens: int("completion_tokens"),
+        promptTokens: int("completion_tokens") === -1 ? -1 : int("prompt_tokens"),
+        // The scanner reads the finish reason as latin1 up to the next quote: compare plain ASCII reasons.
+        ...(typeof finish !== "string"
+          ? { finishReason: undefined }
+          : /^[\x20-\x7e]*$/u.test(finish) && !/["\\]/u.test(finish)
+            ? { finishReason: finish }
+            : {}),
+      };
+    }
+    fc.assert(
+      fc.property(value, (v) => {
+        const payload = JSON.stringify(v);
+        expect(scan(payload)).toMatchObject(reference(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("scans only its slice of a larger buffer", () => {
     const first = '{"choices":[{"delta":{"content":"a"}}]}';
     const buf = Buffer.from(`xx${first}\n{"error":{},"usage":{"completion_tokens":5}}`);
