@@ -4,16 +4,27 @@
  *
  *   npm run bench:gateway
  *   npm run bench:gateway -- --rounds 5 --concurrency 1,64,256 --itl 10 --tokens 64
+ *   npm run bench:gateway -- --baseline /tmp/old-build   # a second gateway from another build, same rounds
+ *   npm run bench:gateway -- --pin                      # the gateway on a CPU of its own (taskset)
  *
  * The upstream is the scripted-timing server (its own process; every stream follows a fixed script of TTFT
  * and inter-token interval), so any difference between going direct and going through the gateway is the
- * gateway's. For each round and level, runBench measures direct, then through the gateway (the order
- * alternates between rounds). Added latency = gateway - direct at the median (TTFT and end-to-end, at
- * concurrency 1 by default); throughput = gateway / direct output tokens/s at each level. Medians over rounds.
+ * gateway's. For each round and level, runBench measures direct, then through the gateway (and the
+ * baseline gateway, when given); the order rotates between rounds. Added latency = gateway - direct at the
+ * median (TTFT and end-to-end, at concurrency 1 by default); throughput = gateway / direct output tokens/s
+ * at each level. Medians over rounds; a ratio is taken within a round, then the median.
+ *
+ * CPU: user and system time of each process during each measurement, from /proc (Linux), per streamed
+ * token (the scripted server sends one token per chunk, so per chunk too). The three processes (load
+ * generator, upstream, gateway) share the machine's CPUs: when they need more than there is, throughput
+ * through the gateway falls because the gateway's CPU time is taken from the other two, so the gateway's
+ * CPU time per token is the figure that says what the gateway itself costs. --pin puts the gateway(s) on the
+ * last CPU and the upstream and load generator on the others (taskset; other work on the machine is not
+ * kept off either).
  * Needs `npm run build` first (the npm script does it).
  */
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import os from "node:os";
@@ -30,6 +41,8 @@ const { values } = parseArgs({
     "latency-requests": { type: "string", default: "200" },
     "requests-per-stream": { type: "string", default: "3" },
     rounds: { type: "string", default: "3" },
+    baseline: { type: "string" },
+    pin: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -37,7 +50,9 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(`usage: node scripts/bench-gateway.mjs [--concurrency 1,64,256] [--ttft 20] [--itl 10] [--tokens 64]
-  [--latency-requests 200 (at concurrency 1)] [--requests-per-stream 3] [--rounds 3] [--quick] [--json FILE]`);
+  [--latency-requests 200 (at concurrency 1)] [--requests-per-stream 3] [--rounds 3] [--quick] [--json FILE]
+  [--baseline DIR (a build, DIR/dist/cli/index.js, measured as a second gateway in the same rounds)]
+  [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]`);
   process.exit(0);
 }
 const int = (name, v) => {
@@ -56,6 +71,31 @@ const perStream = values.quick ? 1 : int("requests-per-stream", values["requests
 const log = (s) => process.stderr.write(`${s}\n`);
 
 const root = new URL("..", import.meta.url).pathname;
+const baselineCli =
+  values.baseline === undefined ? undefined : path.resolve(values.baseline, "dist/cli/index.js");
+if (baselineCli !== undefined && !existsSync(baselineCli)) {
+  console.error(`--baseline: ${baselineCli} does not exist (build that checkout first)`);
+  process.exit(2);
+}
+
+// --pin: the gateways get the last CPU; the upstream and this process (the load generator) the others.
+const cpus = os.availableParallelism();
+let pinning;
+if (values.pin) {
+  if (cpus < 2 || spawnSync("taskset", ["-V"]).status !== 0) {
+    console.error("--pin needs taskset and at least 2 CPUs");
+    process.exit(2);
+  }
+  const last = cpus - 1;
+  pinning = { gateway: String(last), others: cpus === 2 ? "0" : `0-${last - 1}` };
+  spawnSync("taskset", ["-pc", pinning.others, String(process.pid)], { stdio: "ignore" });
+}
+/** Spawns `node args`, under taskset when pinning. */
+const spawnNode = (cpuList, args, options) =>
+  cpuList === undefined
+    ? spawn(process.execPath, args, options)
+    : spawn("taskset", ["-c", cpuList, process.execPath, ...args], options);
+
 const upstreamArgs = [
   path.join(root, "dist/bench/testing/scripted-server-main.js"),
   "--port",
@@ -66,79 +106,106 @@ const upstreamArgs = [
   "--itl",
   values.itl,
 ];
-const upstream = spawn(process.execPath, upstreamArgs, { stdio: ["pipe", "pipe", "inherit"] });
+const upstream = spawnNode(pinning?.others, upstreamArgs, { stdio: ["pipe", "pipe", "inherit"] });
 const direct = await new Promise((resolve, reject) => {
   createInterface({ input: upstream.stdout }).once("line", (l) => resolve(l.trim()));
   upstream.once("exit", (c) => reject(new Error(`scripted server exited ${c}`)));
 });
 
-const port = await new Promise((resolve, reject) => {
-  const s = createServer();
-  s.once("error", reject);
-  s.listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
   });
-});
-const gatewayArgs = [
-  path.join(root, "dist/cli/index.js"),
-  "serve",
-  "--engine",
-  `url:${direct}`,
-  "--port",
-  String(port),
-  "--parallel",
-  String(Math.max(...levels)),
-  "--max-queue",
-  "100000",
-  // Every bench request comes from one address: lift the per-client limit (default 128).
-  "--max-concurrent-per-client",
-  "100000",
-];
-const gateway = spawn(process.execPath, gatewayArgs, { stdio: ["ignore", "ignore", "inherit"] });
-const through = `http://127.0.0.1:${port}/v1`;
-for (let i = 0; ; i++) {
-  if (gateway.exitCode !== null) throw new Error("the gateway exited before it was ready");
-  try {
-    if ((await fetch(`${through}/models`)).ok) break;
-  } catch {
-    // not listening yet
+
+/** Starts `servelab serve --engine url:<upstream>` from `cli` and waits until it answers. */
+async function startGateway(name, cli) {
+  const port = await freePort();
+  const args = [
+    cli,
+    "serve",
+    "--engine",
+    `url:${direct}`,
+    "--port",
+    String(port),
+    "--parallel",
+    String(Math.max(...levels)),
+    "--max-queue",
+    "100000",
+    // Every bench request comes from one address: lift the per-client limit (default 128).
+    "--max-concurrent-per-client",
+    "100000",
+  ];
+  const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "ignore", "inherit"] });
+  const url = `http://127.0.0.1:${port}/v1`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`the ${name} gateway exited before it was ready`);
+    try {
+      if ((await fetch(`${url}/models`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 240) throw new Error(`the ${name} gateway was not ready after 60 s`);
+    await new Promise((r) => setTimeout(r, 250));
   }
-  if (i > 240) throw new Error("the gateway was not ready after 60 s");
-  await new Promise((r) => setTimeout(r, 250));
+  return { name, url, child, args };
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
+const gateways = [await startGateway("gateway", path.join(root, "dist/cli/index.js"))];
+if (baselineCli !== undefined) gateways.push(await startGateway("baseline", baselineCli));
+const targets = ["direct", ...gateways.map((g) => g.name)];
+
+/** CPU time (user, system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
 function cpuMs(pid) {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 1/100 s
+    return { user: (Number(fields[11]) * 1000) / 100, system: (Number(fields[12]) * 1000) / 100 }; // ticks of 1/100 s
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
 }
+function selfCpuMs() {
+  const u = process.cpuUsage();
+  return { user: u.user / 1000, system: u.system / 1000 };
+}
+const perToken = (before, after, streamed) => ({
+  user: ((after.user - before.user) * 1000) / streamed,
+  system: ((after.system - before.system) * 1000) / streamed,
+});
 
-async function measure(url, c) {
-  const viaGateway = url === through;
-  const cpu0 = viaGateway ? cpuMs(gateway.pid) : NaN;
+async function measure(target, c) {
+  const gateway = gateways.find((g) => g.name === target);
+  const readCpu = () => ({
+    gateway: gateway === undefined ? undefined : cpuMs(gateway.child.pid),
+    upstream: cpuMs(upstream.pid),
+    client: selfCpuMs(),
+  });
+  const cpu0 = readCpu();
+  const warmup = Math.min(c * 2, 200);
   const r = await runBench({
-    url,
+    url: gateway?.url ?? direct,
     workload: "synthetic",
     inputTokens: 16,
     maxTokens: tokens,
     ignoreEos: true,
     concurrency: [c],
     requests: c === 1 ? latencyRequests : c * perStream,
-    warmup: Math.min(c * 2, 200),
+    warmup,
     out: false,
     sampleGpu: false,
     readMetrics: false,
   });
+  const cpu1 = readCpu();
   const run = r.levels[0].runs[0];
-  // Warm-up requests stream through the gateway too, so they count in its CPU time.
-  const streamedTokens = (run.completed + Math.min(c * 2, 200)) * tokens;
+  // Warm-up requests stream too, so they count in the CPU time.
+  const streamed = (run.completed + warmup) * tokens;
+  const cpu = {};
+  for (const k of Object.keys(cpu1)) if (cpu1[k] !== undefined) cpu[k] = perToken(cpu0[k], cpu1[k], streamed);
   return {
-    gatewayCpuUsPerToken: viaGateway ? ((cpuMs(gateway.pid) - cpu0) * 1000) / streamedTokens : undefined,
     outputTokensPerSecond: run.outputTokensPerSecond,
     ttftP50Ms: run.ttft.p50,
     ttftP99Ms: run.ttft.p99,
@@ -146,32 +213,45 @@ async function measure(url, c) {
     itlP50Ms: run.itl.p50,
     completed: run.completed,
     failed: run.failed,
+    /** CPU microseconds per streamed token, user and system, of each process. */
+    cpuUsPerToken: cpu,
   };
 }
 
 const results = [];
 const t0 = performance.now();
+const loadAverageAtStart = os.loadavg();
 try {
   for (let round = 1; round <= rounds; round++)
     for (const c of levels) {
-      const order = round % 2 === 1 ? ["direct", "gateway"] : ["gateway", "direct"];
-      const entry = { round, concurrency: c };
-      for (const which of order) entry[which] = await measure(which === "direct" ? direct : through, c);
+      // Rotate the order so that no target is always measured first (or right after another).
+      const shift = (round - 1) % targets.length;
+      const order = [...targets.slice(shift), ...targets.slice(0, shift)];
+      const entry = { round, concurrency: c, order };
+      for (const which of order) entry[which] = await measure(which, c);
       results.push(entry);
+      const failed = targets.map((t) => entry[t].failed).reduce((a, b) => a + b, 0);
       log(
-        `round ${round} c=${c}: direct ${entry.direct.outputTokensPerSecond.toFixed(0)} tok/s TTFT p50 ${entry.direct.ttftP50Ms.toFixed(2)} ms; ` +
-          `gateway ${entry.gateway.outputTokensPerSecond.toFixed(0)} tok/s TTFT p50 ${entry.gateway.ttftP50Ms.toFixed(2)} ms` +
-          (entry.direct.failed + entry.gateway.failed > 0
-            ? ` (failed: ${entry.direct.failed} direct, ${entry.gateway.failed} gateway)`
-            : ""),
+        `round ${round} c=${c}: ` +
+          targets
+            .map(
+              (t) =>
+                `${t} ${entry[t].outputTokensPerSecond.toFixed(0)} tok/s TTFT p50 ${entry[t].ttftP50Ms.toFixed(2)} ms` +
+                (t === "direct" ? "" : ` CPU ${fmtCpu(entry[t].cpuUsPerToken.gateway)} us/token`),
+            )
+            .join("; ") +
+          (failed > 0 ? ` (failed: ${targets.map((t) => `${entry[t].failed} ${t}`).join(", ")})` : ""),
       );
     }
 } finally {
-  gateway.kill("SIGTERM");
+  for (const g of gateways) g.child.kill("SIGTERM");
   upstream.stdin.end();
   upstream.kill("SIGTERM");
 }
 
+function fmtCpu(cpu) {
+  return cpu === undefined ? "-" : (cpu.user + cpu.system).toFixed(1);
+}
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -181,65 +261,95 @@ const summary = {};
 for (const c of levels) {
   const rs = results.filter((r) => r.concurrency === c);
   const med = (f) => median(rs.map(f));
-  summary[c] = {
+  const level = {
     directTokensPerSecond: med((r) => r.direct.outputTokensPerSecond),
-    gatewayTokensPerSecond: med((r) => r.gateway.outputTokensPerSecond),
-    throughputRatio: med((r) => r.gateway.outputTokensPerSecond / r.direct.outputTokensPerSecond),
-    addedTtftP50Ms: med((r) => r.gateway.ttftP50Ms - r.direct.ttftP50Ms),
-    addedE2eP50Ms: med((r) => r.gateway.e2eP50Ms - r.direct.e2eP50Ms),
-    addedItlP50Ms: med((r) => r.gateway.itlP50Ms - r.direct.itlP50Ms),
-    gatewayCpuUsPerToken: med((r) => r.gateway.gatewayCpuUsPerToken),
+    upstreamCpuUsPerToken: med(
+      (r) => r.direct.cpuUsPerToken.upstream.user + r.direct.cpuUsPerToken.upstream.system,
+    ),
+    clientCpuUsPerToken: med(
+      (r) => r.direct.cpuUsPerToken.client.user + r.direct.cpuUsPerToken.client.system,
+    ),
   };
+  for (const g of gateways) {
+    const n = g.name;
+    level[n] = {
+      tokensPerSecond: med((r) => r[n].outputTokensPerSecond),
+      throughputRatio: med((r) => r[n].outputTokensPerSecond / r.direct.outputTokensPerSecond),
+      addedTtftP50Ms: med((r) => r[n].ttftP50Ms - r.direct.ttftP50Ms),
+      addedE2eP50Ms: med((r) => r[n].e2eP50Ms - r.direct.e2eP50Ms),
+      addedItlP50Ms: med((r) => r[n].itlP50Ms - r.direct.itlP50Ms),
+      cpuUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.user + r[n].cpuUsPerToken.gateway.system),
+      cpuUserUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.user),
+      cpuSystemUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.system),
+    };
+  }
+  summary[c] = level;
 }
 
 const f = (x, d) => (Number.isFinite(x) ? x.toFixed(d) : "-");
 const rows = [
   [
     "level",
+    "through",
     "direct tok/s",
-    "gateway tok/s",
+    "tok/s",
     "ratio",
     "+TTFT p50 ms",
     "+e2e p50 ms",
     "+ITL p50 ms",
-    "gateway CPU us/token",
+    "CPU us/token (user+sys)",
   ],
 ];
 for (const c of levels) {
   const s = summary[c];
-  rows.push([
-    `c=${c}`,
-    f(s.directTokensPerSecond, 0),
-    f(s.gatewayTokensPerSecond, 0),
-    `${f(s.throughputRatio * 100, 1)}%`,
-    f(s.addedTtftP50Ms, 3),
-    f(s.addedE2eP50Ms, 3),
-    f(s.addedItlP50Ms, 3),
-    f(s.gatewayCpuUsPerToken, 1),
-  ]);
+  for (const g of gateways) {
+    const t = s[g.name];
+    rows.push([
+      `c=${c}`,
+      g.name,
+      f(s.directTokensPerSecond, 0),
+      f(t.tokensPerSecond, 0),
+      `${f(t.throughputRatio * 100, 1)}%`,
+      f(t.addedTtftP50Ms, 3),
+      f(t.addedE2eP50Ms, 3),
+      f(t.addedItlP50Ms, 3),
+      `${f(t.cpuUsPerToken, 1)} (${f(t.cpuUserUsPerToken, 1)}+${f(t.cpuSystemUsPerToken, 1)})`,
+    ]);
+  }
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(
-  `\nscripted upstream: TTFT ${values.ttft} ms, ITL ${values.itl} ms, ${tokens} tokens per request; medians of ${rounds} round(s)\n`,
+  `\nscripted upstream: TTFT ${values.ttft} ms, ITL ${values.itl} ms, ${tokens} tokens per request; medians of ${rounds} round(s)` +
+    (pinning === undefined
+      ? ""
+      : `; gateways on CPU ${pinning.gateway}, upstream and load on CPU ${pinning.others}`) +
+    "\n",
 );
 console.log(
   rows
-    .map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  "))
+    .map((r) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  "))
     .join("\n"),
+);
+console.log(
+  `\nCPU us/token going direct: upstream ${levels.map((c) => `${f(summary[c].upstreamCpuUsPerToken, 1)} (c=${c})`).join(", ")}; ` +
+    `load generator ${levels.map((c) => `${f(summary[c].clientCpuUsPerToken, 1)} (c=${c})`).join(", ")}`,
 );
 
 const out =
   values.json ?? path.join("results", `bench-gateway-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 mkdirSync(path.dirname(out), { recursive: true });
+const relative = (a) => (a.startsWith(root) ? path.relative(root, a) : a);
 writeFileSync(
   out,
   JSON.stringify(
     {
       date: new Date().toISOString(),
       machine: {
-        cpus: os.availableParallelism(),
+        cpus,
         cpuModel: os.cpus()[0]?.model ?? "unknown",
         node: process.version,
+        loadAverageAtStart,
+        loadAverageAtEnd: os.loadavg(),
       },
       options: {
         levels,
@@ -249,10 +359,11 @@ writeFileSync(
         rounds,
         latencyRequests,
         perStream,
+        pinning: pinning ?? null,
       },
       commands: {
-        upstream: `node ${upstreamArgs.map((a) => path.relative(root, a) || a).join(" ")}`,
-        gateway: `node ${gatewayArgs.map((a) => (a.startsWith(root) ? path.relative(root, a) : a)).join(" ")}`,
+        upstream: `node ${upstreamArgs.map(relative).join(" ")}`,
+        ...Object.fromEntries(gateways.map((g) => [g.name, `node ${g.args.map(relative).join(" ")}`])),
       },
       wallS: (performance.now() - t0) / 1000,
       summary,
