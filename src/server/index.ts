@@ -31,7 +31,7 @@ import {
   type CompletionRequest,
   type ServerLimits,
 } from "./request.js";
-import { endEventStream, startEventStream, writeEvent } from "./sse.js";
+import { EventStream, createChunkFramer } from "./sse.js";
 
 export interface ServerOptions {
   engine: Engine;
@@ -577,15 +577,17 @@ async function streamResponse(
   const object = chat ? "chat.completion.chunk" : "text_completion";
   const base = { id: ids.id, object, created: ids.created, model: ids.model };
   const usageField = parsed.includeUsage ? { usage: null } : {};
-  let promptTokens = 0;
-  let completionTokens = 0;
+  // Text chunks, the bulk of a stream, are framed from strings made once per response.
+  const framer = createChunkFramer({ ...base, chat, includeUsage: parsed.includeUsage });
+  const continuous = parsed.continuousUsage;
+  const usage = { prompt: 0, completion: 0 };
   let reasoningText = "";
   let contentText = "";
   const keepText = state.options.auditLog !== undefined;
-  startEventStream(res);
+  const stream = new EventStream(res);
   try {
     if (chat)
-      writeEvent(res, {
+      stream.event({
         ...base,
         choices: [
           { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
@@ -594,45 +596,18 @@ async function streamResponse(
       });
     for (let item = await generation.next(); !item.done; item = await generation.next()) {
       const value = item.value;
-      if (value.type === "start") {
-        promptTokens = value.promptTokens;
-        continue;
-      }
       if (value.type === "delta") {
-        completionTokens += value.tokens;
+        usage.completion += value.tokens;
         if (keepText) {
           reasoningText += value.reasoning;
           contentText += value.content;
         }
-        if (value.reasoning.length === 0 && value.content.length === 0 && !parsed.continuousUsage) continue;
-        const usage = parsed.continuousUsage
-          ? {
-              usage: {
-                prompt_tokens: promptTokens,
-                completion_tokens: completionTokens,
-                total_tokens: promptTokens + completionTokens,
-              },
-            }
-          : usageField;
-        if (chat) {
-          const delta: Record<string, string> = {};
-          if (value.reasoning.length > 0) {
-            delta.reasoning_content = value.reasoning;
-            delta.reasoning = value.reasoning;
-          }
-          if (value.content.length > 0) delta.content = value.content;
-          writeEvent(res, {
-            ...base,
-            choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
-            ...usage,
-          });
-        } else {
-          writeEvent(res, {
-            ...base,
-            choices: [{ index: 0, text: value.content, finish_reason: null, logprobs: null }],
-            ...usage,
-          });
-        }
+        if (value.reasoning.length === 0 && value.content.length === 0 && !continuous) continue;
+        stream.write(framer.text(value.reasoning, value.content, continuous ? usage : undefined));
+        continue;
+      }
+      if (value.type === "start") {
+        usage.prompt = value.promptTokens;
         continue;
       }
       // end
@@ -648,29 +623,29 @@ async function streamResponse(
             ...(value.reasoningTruncated ? { reasoning_truncated: true } : {}),
           }
         : { index: 0, text: "", finish_reason: value.finishReason, logprobs: null };
-      writeEvent(res, {
+      stream.event({
         ...base,
         choices: [finish],
-        ...(parsed.continuousUsage ? { usage: usageOf(value) } : usageField),
+        ...(continuous ? { usage: usageOf(value) } : usageField),
       });
-      if (parsed.includeUsage) writeEvent(res, { ...base, choices: [], usage: usageOf(value) });
+      if (parsed.includeUsage) stream.event({ ...base, choices: [], usage: usageOf(value) });
     }
     // Aborted by the server (deadline, shutdown), not by a client that left: say why.
     if (signal.aborted && signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.reason);
-      writeEvent(res, body);
+      stream.event(body);
     }
   } catch (err) {
     // An error in the middle of a stream becomes a final event; the stream still closes below.
     if (!signal.aborted || signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.aborted ? signal.reason : err);
-      writeEvent(res, body);
+      stream.event(body);
     }
   } finally {
-    record.completionTokens = completionTokens;
+    record.completionTokens = usage.completion;
     if (keepText) record.answer = { reasoning: reasoningText, content: contentText };
     await generation.return?.();
-    endEventStream(res);
+    stream.end();
   }
 }
 
