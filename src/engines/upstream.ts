@@ -4,7 +4,6 @@
  */
 
 import { Pool } from "undici";
-import type { Dispatcher } from "undici";
 import {
   EngineError,
   InvalidArgumentError,
@@ -24,7 +23,7 @@ import type {
   Precision,
 } from "./engine.js";
 import { mapUpstreamHttpError, mapUpstreamNetworkError } from "./upstream/errors.js";
-import { readSseData } from "./upstream/sse.js";
+import { SseResponse } from "./upstream/stream.js";
 import { parseUpstreamUrl } from "./upstream/url.js";
 import type { UpstreamFlavor } from "./upstream/metrics.js";
 
@@ -316,11 +315,11 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     const model = requireReady();
     const chat = request.input.type === "chat";
     const path = chat ? `${url.basePath}/chat/completions` : `${url.basePath}/completions`;
-    const controller = new AbortController();
     const userSignal = request.signal;
-    const onAbort = (): void => controller.abort();
+    let response: SseResponse | undefined;
+    const onAbort = (): void => response?.abort(new Error("the request was aborted"));
+    const aborted = (): boolean => userSignal?.aborted === true;
     userSignal?.addEventListener("abort", onAbort, { once: true });
-    if (userSignal?.aborted === true) controller.abort();
 
     let phase: "waiting" | "running" | "done" = "waiting";
     waiting++;
@@ -329,7 +328,6 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     let completionTokens = 0;
     let finish: string | undefined;
     let stopReason: string | number | null | undefined;
-    let body: Dispatcher.ResponseData["body"] | undefined;
     const startEvent = (usage: UsageChunk | null | undefined): GenerateEvent => {
       started = true;
       waiting--;
@@ -349,36 +347,40 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     };
 
     try {
-      if (controller.signal.aborted) {
+      if (aborted()) {
         yield* abortedEvents();
         return;
       }
-      let response: Dispatcher.ResponseData;
+      let status: number;
       try {
-        response = await getPool().request({
+        response = new SseResponse(getPool(), {
           origin: url.origin,
           path,
           method: "POST",
           headers: streamHeaders,
           body: JSON.stringify(buildBody(request, model)),
-          signal: controller.signal,
         });
+        status = await response.started();
       } catch (err) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
         throw mapUpstreamNetworkError(err, `${url.origin}${path}`, "POST");
       }
-      body = response.body;
-      if (response.statusCode !== 200) {
-        throw mapUpstreamHttpError(response.statusCode, await response.body.text(), url.href);
-      }
+      if (status !== 200) throw mapUpstreamHttpError(status, await response.text(), url.href);
 
       let usageSeen = false;
       try {
-        for await (const data of readSseData(response.body)) {
-          // Read on to the end of the body rather than break: a fully read body keeps the connection alive.
+        // Events that arrived together are taken one after another without waiting; the loop waits only
+        // when none is left. It reads on to the end of the body (a fully read body keeps the connection).
+        for (;;) {
+          const data = response.take();
+          if (data === undefined) {
+            if (response.done) break;
+            await response.wait();
+            continue;
+          }
           if (data === "[DONE]") continue;
           let chunk: StreamChunk;
           try {
@@ -440,7 +442,7 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           }
         }
       } catch (err) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
@@ -453,7 +455,7 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
         );
       }
       if (finish === undefined) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
@@ -478,10 +480,8 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     } finally {
       userSignal?.removeEventListener("abort", onAbort);
       // Breaking out of the loop (or an error) cancels the upstream request.
-      if (phase !== "done" || finish === undefined) {
-        controller.abort();
-        body?.destroy();
-      }
+      if (phase !== "done" || finish === undefined)
+        response?.abort(new Error("the generation ended before the upstream response"));
       if (started) running--;
       else waiting--;
     }
