@@ -2,14 +2,21 @@
 import type { ServerResponse } from "node:http";
 
 /**
- * One event stream on a raw response. The head is not flushed at once: when an event follows in the same
- * turn of the event loop (a gateway's first chunk arrives with its start), the head goes out in the same
- * write as that event, one system call and one packet fewer before the first token; otherwise (an engine
- * still reading the prompt) it is flushed on its own right after.
+ * One event stream on a raw response.
+ *
+ * Events written in one turn of the event loop go out in one `res.write`: an upstream read that brought
+ * several chunks, or a start, its first token and the role chunk, cost one pass through Node's HTTP
+ * writer (and one system call) instead of one each. They are joined until the microtasks that carry them
+ * through the generators are done (process.nextTick), never held for more I/O or a timer.
+ *
+ * The head is not flushed on its own either when an event follows in the same turn (a gateway's first
+ * chunk arrives with its start): it goes out with that event. Otherwise (an engine still reading the
+ * prompt) it is flushed right after the turn.
  */
 export class EventStream {
   readonly #res: ServerResponse;
   #headSent = false;
+  #pending = "";
 
   constructor(res: ServerResponse, headers: Record<string, string> = {}) {
     this.#res = res;
@@ -21,17 +28,16 @@ export class EventStream {
       ...headers,
     });
     // Node's http sends a head not yet flushed with the first write. setImmediate runs once this turn's
-    // I/O callbacks and the promise continuations they started (a first event passing through the
-    // generators) are done, so the head waits for that event but never for more I/O.
-    setImmediate(() => this.#flushHead());
+    // I/O callbacks and the promise continuations they started are done.
+    setImmediate(this.#flushHead);
   }
 
   /** Writes an already framed event (`data: ...\n\n`); nothing once the response ended or broke. */
   write(event: string): void {
     const res = this.#res;
     if (res.writableEnded || res.destroyed) return;
-    this.#headSent = true;
-    res.write(event);
+    if (this.#pending.length === 0) process.nextTick(this.#flushEvents);
+    this.#pending += event;
   }
 
   /** Writes `data` as one event. */
@@ -39,20 +45,31 @@ export class EventStream {
     this.write(`data: ${JSON.stringify(data)}\n\n`);
   }
 
-  /** Writes `[DONE]` and ends the response. */
+  /** Writes what is pending and `[DONE]`, and ends the response. */
   end(): void {
     const res = this.#res;
+    const pending = this.#pending;
+    this.#pending = "";
     if (res.writableEnded || res.destroyed) return;
     this.#headSent = true;
-    res.end("data: [DONE]\n\n");
+    res.end(`${pending}data: [DONE]\n\n`);
   }
 
-  #flushHead(): void {
+  readonly #flushEvents = (): void => {
+    const res = this.#res;
+    const pending = this.#pending;
+    this.#pending = "";
+    if (pending.length === 0 || res.writableEnded || res.destroyed) return;
+    this.#headSent = true;
+    res.write(pending);
+  };
+
+  readonly #flushHead = (): void => {
     const res = this.#res;
     if (this.#headSent || res.writableEnded || res.destroyed) return;
     this.#headSent = true;
     res.flushHeaders();
-  }
+  };
 }
 
 /** What every chunk of one streamed response shares. */

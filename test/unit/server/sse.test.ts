@@ -5,9 +5,13 @@ import { describe, expect, it, vi } from "vitest";
 import { EventStream, createChunkFramer } from "../../../src/server/sse.js";
 
 /** Serves one request with `handle`; resolves with when the head and the whole body arrived. */
-async function serveOnce(
-  handle: (res: ServerResponse) => void,
-): Promise<{ headAfterMs: number; body: string; contentType: string | undefined }> {
+async function serveOnce(handle: (res: ServerResponse) => void): Promise<{
+  headAfterMs: number;
+  body: string;
+  contentType: string | undefined;
+  /** When each read of the body arrived (ms after the request) and what it held. */
+  reads: Array<{ atMs: number; text: string }>;
+}> {
   const server = createServer((_req, res) => handle(res));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -17,9 +21,13 @@ async function serveOnce(
       get(`http://127.0.0.1:${port}/`, (res) => {
         const headAfterMs = performance.now() - t0;
         let body = "";
+        const reads: Array<{ atMs: number; text: string }> = [];
         res.setEncoding("utf8");
-        res.on("data", (c: string) => (body += c));
-        res.on("end", () => resolve({ headAfterMs, body, contentType: res.headers["content-type"] }));
+        res.on("data", (c: string) => {
+          body += c;
+          reads.push({ atMs: performance.now() - t0, text: c });
+        });
+        res.on("end", () => resolve({ headAfterMs, body, contentType: res.headers["content-type"], reads }));
       }).on("error", reject);
     });
   } finally {
@@ -146,5 +154,27 @@ describe("EventStream", () => {
     });
     expect(headAfterMs).toBeLessThan(300);
     expect(body).toBe("data: late\n\ndata: [DONE]\n\n");
+  });
+
+  it("joins the events written in one turn into one write, and holds none past the turn", async () => {
+    let writesInTurn = -1;
+    const { body, reads } = await serveOnce((res) => {
+      const write = vi.spyOn(res, "write");
+      const stream = new EventStream(res);
+      void Promise.resolve()
+        .then(() => stream.write("data: 1\n\n"))
+        .then(() => stream.write("data: 2\n\n"))
+        .then(() => stream.event({ three: 3 }));
+      setTimeout(() => {
+        writesInTurn = write.mock.calls.length;
+        stream.write("data: later\n\n");
+        setTimeout(() => stream.end(), 300);
+      }, 50);
+    });
+    expect(writesInTurn).toBe(1);
+    expect(body).toBe('data: 1\n\ndata: 2\n\ndata: {"three":3}\n\ndata: later\n\ndata: [DONE]\n\n');
+    // "later" went out in its own turn, long before the end.
+    const later = reads.find((r) => r.text.includes("later"));
+    expect(later?.text.includes("[DONE]")).toBe(false);
   });
 });
