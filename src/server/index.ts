@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { QueueFullError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
-import type { Engine, GenerateRequest } from "../engines/engine.js";
+import type { Engine, EngineInfo, GenerateRequest } from "../engines/engine.js";
 import {
   applySamplingDefaults,
   ensurePromptSuffix,
@@ -300,9 +300,11 @@ function finishRequest(state: ServerState, request: FastifyRequest, status: numb
   if (record !== undefined) record.logged = true;
   const route = request.routeOptions.url ?? "unknown";
   state.metrics.countRequest(route, status);
+  const { onRequestLog, auditLog } = state.options;
+  if (onRequestLog === undefined && (auditLog === undefined || record === undefined)) return;
   const durationMs = performance.now() - (request as FastifyRequest & { startedAt: number }).startedAt;
   const time = new Date().toISOString();
-  state.options.onRequestLog?.({
+  onRequestLog?.({
     time,
     method: request.method,
     url: route,
@@ -314,7 +316,7 @@ function finishRequest(state: ServerState, request: FastifyRequest, status: numb
     ...(record?.finishReason === undefined ? {} : { finishReason: record.finishReason }),
   });
   if (record !== undefined)
-    state.options.auditLog?.record({
+    auditLog?.record({
       time,
       client: request.ip,
       route,
@@ -339,8 +341,7 @@ function requireReady(state: ServerState): void {
     );
 }
 
-function checkModel(state: ServerState, requested: string | undefined): void {
-  const id = state.engine.info().modelId;
+function checkModel(id: string, requested: string | undefined): void {
   if (requested === undefined || requested === id || requested === "default") return;
   throw new ServelabError(
     "MODEL_NOT_FOUND",
@@ -353,12 +354,12 @@ function checkModel(state: ServerState, requested: string | undefined): void {
 
 async function buildGenerateRequest(
   state: ServerState,
+  info: EngineInfo,
   parsed: ChatRequest | CompletionRequest,
   signal: AbortSignal,
 ): Promise<{ request: GenerateRequest; splitReasoning: boolean }> {
   const engine = state.engine;
   const profile = state.profile;
-  const info = engine.info();
   const sampling = profile === undefined ? parsed.sampling : applySamplingDefaults(profile, parsed.sampling);
   const stop = [...parsed.stop, ...(profile?.stop ?? [])];
   const maxTokens = parsed.maxTokens ?? state.options.defaultMaxTokens ?? info.contextSize;
@@ -406,8 +407,9 @@ async function handleGeneration(
   };
   state.records.set(request, record);
   requireReady(state);
-  checkModel(state, parsed.model);
-  record.model = state.engine.info().modelId;
+  const info = state.engine.info();
+  checkModel(info.modelId, parsed.model);
+  record.model = info.modelId;
   // One client may not take every sequence and queue place: a fair share, then 429.
   const client = request.ip;
   const active = state.perClient.get(client) ?? 0;
@@ -438,6 +440,7 @@ async function handleGeneration(
   try {
     const { request: generateRequest, splitReasoning } = await buildGenerateRequest(
       state,
+      info,
       parsed,
       controller.signal,
     );
@@ -453,7 +456,7 @@ async function handleGeneration(
     record.promptTokens = first.value.promptTokens;
     const id = `${parsed.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
-    const model = state.engine.info().modelId;
+    const model = info.modelId;
     if (parsed.stream) {
       reply.hijack();
       await streamResponse(state, parsed, generation, res, { id, created, model }, controller.signal, record);
@@ -586,14 +589,7 @@ async function streamResponse(
   const keepText = state.options.auditLog !== undefined;
   const stream = new EventStream(res);
   try {
-    if (chat)
-      stream.event({
-        ...base,
-        choices: [
-          { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
-        ],
-        ...usageField,
-      });
+    if (chat) stream.write(framer.role());
     for (let item = await generation.next(); !item.done; item = await generation.next()) {
       const value = item.value;
       if (value.type === "delta") {

@@ -92,6 +92,8 @@ export interface ChunkEnvelope {
  * usage? }`, keys in that order, without building and walking that object for every chunk.
  */
 export interface ChunkFramer {
+  /** A chat stream's first chunk: `delta: { role: "assistant", content: "" }`. */
+  role(): string;
   /** A chat delta (`reasoning` also as `reasoning_content`; empty parts left out) or completion text.
    * With `usage`, the chunk carries it (continuous usage stats). */
   text(reasoning: string, content: string, usage?: { prompt: number; completion: number }): string;
@@ -107,12 +109,15 @@ export function createChunkFramer(envelope: ChunkEnvelope): ChunkFramer {
     usage === undefined
       ? noUsage
       : `,"usage":{"prompt_tokens":${JSON.stringify(usage.prompt)},"completion_tokens":${JSON.stringify(usage.completion)},"total_tokens":${JSON.stringify(usage.prompt + usage.completion)}}}\n\n`;
+  const role = `${head}"delta":{"role":"assistant","content":""}${tail}${noUsage}`;
   if (!envelope.chat)
     return {
+      role: () => role,
       text: (_reasoning, content, usage) =>
         `${head}"text":${JSON.stringify(content)}${tail}${usageOf(usage)}`,
     };
   return {
+    role: () => role,
     text(reasoning, content, usage) {
       let delta = '"delta":{';
       if (reasoning.length > 0) {

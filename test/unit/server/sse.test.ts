@@ -95,8 +95,21 @@ describe("createChunkFramer", () => {
         fc.option(fc.record({ prompt: fc.nat(100_000), completion: fc.nat(100_000) }), { nil: undefined }),
         (e, reasoning, content, usage) => {
           const envelope = { ...e, object: e.chat ? "chat.completion.chunk" : "text_completion" };
-          const framed = createChunkFramer(envelope).text(reasoning, content, usage);
-          expect(framed).toBe(reference(envelope, reasoning, content, usage));
+          const framer = createChunkFramer(envelope);
+          expect(framer.text(reasoning, content, usage)).toBe(reference(envelope, reasoning, content, usage));
+          const { id, object, created, model } = envelope;
+          expect(framer.role()).toBe(
+            `data: ${JSON.stringify({
+              id,
+              object,
+              created,
+              model,
+              choices: [
+                { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
+              ],
+              ...(envelope.includeUsage ? { usage: null } : {}),
+            })}\n\n`,
+          );
         },
       ),
       { numRuns: 500 },
