@@ -6,6 +6,7 @@
  *   npm run bench:gateway -- --rounds 5 --concurrency 1,64,256 --itl 10 --tokens 64
  *   npm run bench:gateway -- --baseline /tmp/old-build   # a second gateway from another build, same rounds
  *   npm run bench:gateway -- --pin                      # the gateway on a CPU of its own (taskset)
+ *   npm run bench:gateway -- --probe                    # + the gateway's own time on the first-token path
  *
  * The upstream is the scripted-timing server (its own process; every stream follows a fixed script of TTFT
  * and inter-token interval), so any difference between going direct and going through the gateway is the
@@ -21,10 +22,16 @@
  * CPU time per token is the figure that says what the gateway itself costs. --pin puts the gateway(s) on the
  * last CPU and the upstream and load generator on the others (taskset; other work on the machine is not
  * kept off either).
+ *
+ * --probe preloads scripts/gateway-probe.mjs into the gateway(s): at concurrency 1 it times, inside the
+ * gateway process, the request from its head parsed to the upstream request written (inbound) and from the
+ * upstream's first bytes to the write that carries the first token (outbound). Added TTFT minus these two
+ * is what the gateway cannot do less of: waking its process and two more loopback hops. The probe costs
+ * CPU of its own: take CPU figures from a run without it.
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import os from "node:os";
@@ -43,6 +50,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     baseline: { type: "string" },
     pin: { type: "boolean", default: false },
+    probe: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -52,7 +60,8 @@ if (values.help) {
   console.log(`usage: node scripts/bench-gateway.mjs [--concurrency 1,64,256] [--ttft 20] [--itl 10] [--tokens 64]
   [--latency-requests 200 (at concurrency 1)] [--requests-per-stream 3] [--rounds 3] [--quick] [--json FILE]
   [--baseline DIR (a build, DIR/dist/cli/index.js, measured as a second gateway in the same rounds)]
-  [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]`);
+  [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]
+  [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]`);
   process.exit(0);
 }
 const int = (name, v) => {
@@ -69,6 +78,11 @@ const rounds = values.quick ? 1 : int("rounds", values.rounds);
 const latencyRequests = values.quick ? 50 : int("latency-requests", values["latency-requests"]);
 const perStream = values.quick ? 1 : int("requests-per-stream", values["requests-per-stream"]);
 const log = (s) => process.stderr.write(`${s}\n`);
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 const root = new URL("..", import.meta.url).pathname;
 const baselineCli =
@@ -140,7 +154,16 @@ async function startGateway(name, cli) {
     "--max-concurrent-per-client",
     "100000",
   ];
-  const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "ignore", "inherit"] });
+  const probeFile = values.probe ? path.join(probeDir, `${name}.jsonl`) : undefined;
+  if (probeFile !== undefined) writeFileSync(probeFile, "");
+  const child = spawnNode(
+    pinning?.gateway,
+    probeFile === undefined ? args : ["--import", path.join(root, "scripts/gateway-probe.mjs"), ...args],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: probeFile === undefined ? process.env : { ...process.env, SERVELAB_PROBE_FILE: probeFile },
+    },
+  );
   const url = `http://127.0.0.1:${port}/v1`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`the ${name} gateway exited before it was ready`);
@@ -152,9 +175,25 @@ async function startGateway(name, cli) {
     if (i > 240) throw new Error(`the ${name} gateway was not ready after 60 s`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { name, url, child, args };
+  return { name, url, child, args, probeFile, probeRead: 0 };
 }
 
+/** The probe's lines a gateway wrote since the last call: medians of its in-process times. */
+function readProbe(gateway) {
+  if (gateway.probeFile === undefined) return undefined;
+  const lines = readFileSync(gateway.probeFile, "utf8")
+    .split("\n")
+    .filter((l) => l !== "");
+  const fresh = lines.slice(gateway.probeRead).map((l) => JSON.parse(l));
+  gateway.probeRead = lines.length;
+  return {
+    requests: fresh.length,
+    inboundP50Ms: median(fresh.map((e) => e.inboundMs)),
+    outboundP50Ms: median(fresh.map((e) => e.outboundMs)),
+  };
+}
+
+const probeDir = values.probe ? mkdtempSync(path.join(os.tmpdir(), "servelab-probe-")) : "";
 const gateways = [await startGateway("gateway", path.join(root, "dist/cli/index.js"))];
 if (baselineCli !== undefined) gateways.push(await startGateway("baseline", baselineCli));
 const targets = ["direct", ...gateways.map((g) => g.name)];
@@ -201,6 +240,8 @@ async function measure(target, c) {
   });
   const cpu1 = readCpu();
   const run = r.levels[0].runs[0];
+  // The probe pairs requests by order: its figures hold at concurrency 1 only.
+  const probe = gateway === undefined ? undefined : readProbe(gateway);
   // Warm-up requests stream too, so they count in the CPU time.
   const streamed = (run.completed + warmup) * tokens;
   const cpu = {};
@@ -215,6 +256,7 @@ async function measure(target, c) {
     failed: run.failed,
     /** CPU microseconds per streamed token, user and system, of each process. */
     cpuUsPerToken: cpu,
+    ...(probe !== undefined && c === 1 ? { probe } : {}),
   };
 }
 
@@ -247,16 +289,12 @@ try {
   for (const g of gateways) g.child.kill("SIGTERM");
   upstream.stdin.end();
   upstream.kill("SIGTERM");
+  if (values.probe) rmSync(probeDir, { recursive: true, force: true });
 }
 
 function fmtCpu(cpu) {
   return cpu === undefined ? "-" : (cpu.user + cpu.system).toFixed(1);
 }
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const summary = {};
 for (const c of levels) {
   const rs = results.filter((r) => r.concurrency === c);
@@ -281,6 +319,12 @@ for (const c of levels) {
       cpuUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.user + r[n].cpuUsPerToken.gateway.system),
       cpuUserUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.user),
       cpuSystemUsPerToken: med((r) => r[n].cpuUsPerToken.gateway.system),
+      ...(rs.some((r) => r[n].probe !== undefined)
+        ? {
+            probeInboundP50Ms: med((r) => r[n].probe?.inboundP50Ms),
+            probeOutboundP50Ms: med((r) => r[n].probe?.outboundP50Ms),
+          }
+        : {}),
     };
   }
   summary[c] = level;
@@ -330,6 +374,16 @@ console.log(
     .map((r) => r.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  "))
     .join("\n"),
 );
+for (const c of levels)
+  for (const g of gateways) {
+    const t = summary[c][g.name];
+    if (t.probeInboundP50Ms === undefined) continue;
+    console.log(
+      `\n${g.name} at c=${c}, inside the gateway (--probe): inbound p50 ${f(t.probeInboundP50Ms, 3)} ms + outbound p50 ` +
+        `${f(t.probeOutboundP50Ms, 3)} ms = ${f(t.probeInboundP50Ms + t.probeOutboundP50Ms, 3)} ms of the ${f(t.addedTtftP50Ms, 3)} ms added TTFT`,
+    );
+  }
+if (values.probe) console.log("(--probe: the CPU figures include the probe's own work)");
 console.log(
   `\nCPU us/token going direct: upstream ${levels.map((c) => `${f(summary[c].upstreamCpuUsPerToken, 1)} (c=${c})`).join(", ")}; ` +
     `load generator ${levels.map((c) => `${f(summary[c].clientCpuUsPerToken, 1)} (c=${c})`).join(", ")}`,
@@ -360,6 +414,7 @@ writeFileSync(
         latencyRequests,
         perStream,
         pinning: pinning ?? null,
+        probe: values.probe,
       },
       commands: {
         upstream: `node ${upstreamArgs.map(relative).join(" ")}`,
