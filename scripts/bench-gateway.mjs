@@ -7,6 +7,7 @@
  *   npm run bench:gateway -- --baseline /tmp/old-build   # a second gateway from another build, same rounds
  *   npm run bench:gateway -- --pin                      # the gateway on a CPU of its own (taskset)
  *   npm run bench:gateway -- --probe                    # + the gateway's own time on the first-token path
+ *   npm run bench:gateway -- --relay                    # + a byte-copying TCP relay: the floor of any hop
  *
  * The upstream is the scripted-timing server (its own process; every stream follows a fixed script of TTFT
  * and inter-token interval), so any difference between going direct and going through the gateway is the
@@ -28,6 +29,10 @@
  * upstream's first bytes to the write that carries the first token (outbound). Added TTFT minus these two
  * is what the gateway cannot do less of: waking its process and two more loopback hops. The probe costs
  * CPU of its own: take CPU figures from a run without it.
+ *
+ * --relay measures scripts/tcp-relay.mjs in front of the upstream the same way: a process that copies the
+ * bytes both ways and does nothing else. What it adds (latency, CPU per token) is what putting any process
+ * in the path costs on this machine; the gateway's figures above the relay's are its HTTP, SSE and JSON work.
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -51,6 +56,7 @@ const { values } = parseArgs({
     baseline: { type: "string" },
     pin: { type: "boolean", default: false },
     probe: { type: "boolean", default: false },
+    relay: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -61,7 +67,8 @@ if (values.help) {
   [--latency-requests 200 (at concurrency 1)] [--requests-per-stream 3] [--rounds 3] [--quick] [--json FILE]
   [--baseline DIR (a build, DIR/dist/cli/index.js, measured as a second gateway in the same rounds)]
   [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]
-  [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]`);
+  [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]
+  [--relay (also measure a byte-copying TCP relay in front of the upstream: the floor of any hop)]`);
   process.exit(0);
 }
 const int = (name, v) => {
@@ -194,8 +201,28 @@ function readProbe(gateway) {
 }
 
 const probeDir = values.probe ? mkdtempSync(path.join(os.tmpdir(), "servelab-probe-")) : "";
+/** Starts scripts/tcp-relay.mjs in front of the upstream. */
+async function startRelay() {
+  const args = [path.join(root, "scripts/tcp-relay.mjs"), "--to", new URL(direct).host];
+  const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once("line", (l) => resolve(l.trim()));
+    child.once("exit", (c) => reject(new Error(`the relay exited ${c}`)));
+  });
+  return {
+    name: "relay",
+    url: `http://127.0.0.1:${port}/v1`,
+    child,
+    args,
+    probeFile: undefined,
+    probeRead: 0,
+  };
+}
+
+/** The processes measured against going direct: the gateway, the baseline build, the relay. */
 const gateways = [await startGateway("gateway", path.join(root, "dist/cli/index.js"))];
 if (baselineCli !== undefined) gateways.push(await startGateway("baseline", baselineCli));
+if (values.relay) gateways.push(await startRelay());
 const targets = ["direct", ...gateways.map((g) => g.name)];
 
 /** CPU time (user, system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
@@ -415,6 +442,7 @@ writeFileSync(
         perStream,
         pinning: pinning ?? null,
         probe: values.probe,
+        relay: values.relay,
       },
       commands: {
         upstream: `node ${upstreamArgs.map(relative).join(" ")}`,
