@@ -583,7 +583,8 @@ async function streamResponse(
   // Text chunks, the bulk of a stream, are framed from strings made once per response.
   const framer = createChunkFramer({ ...base, chat, includeUsage: parsed.includeUsage });
   const continuous = parsed.continuousUsage;
-  const usage = { prompt: 0, completion: 0 };
+  // The start item was taken by the caller: the prompt's count as it knew it is in the record.
+  const usage = { prompt: record.promptTokens ?? 0, completion: 0 };
   let reasoningText = "";
   let contentText = "";
   const keepText = state.options.auditLog !== undefined;
@@ -602,10 +603,7 @@ async function streamResponse(
         stream.write(framer.text(value.reasoning, value.content, continuous ? usage : undefined));
         continue;
       }
-      if (value.type === "start") {
-        usage.prompt = value.promptTokens;
-        continue;
-      }
+      if (value.type === "start") continue; // only first, and the caller took it
       // end
       if (signal.aborted) break;
       recordEnd(state, value);
