@@ -9,7 +9,14 @@ import type { RepetitionGuard } from "../models/repetition-guard.js";
 
 export type GenerationItem =
   | { type: "start"; promptTokens: number; cachedPromptTokens: number }
-  | { type: "delta"; reasoning: string; content: string; tokens: number }
+  | {
+      type: "delta";
+      reasoning: string;
+      content: string;
+      tokens: number;
+      /** The prompt's token count, when the engine learned it (or it changed) after `start`. */
+      promptTokens?: number;
+    }
   | GenerationEnd;
 
 export interface GenerationEnd {
@@ -50,6 +57,11 @@ export async function* runGeneration(
   let lastTextTime: number | undefined;
   const interTokenMs: number[] = [];
   let start: { promptTokens: number; cachedPromptTokens: number } | undefined;
+  // The prompt's counts as last known: from `start`, or from a later text event (an upstream's usage).
+  let promptTokens = 0;
+  let cachedPromptTokens = 0;
+  /** The prompt count changed since the last delta: the next delta carries it. */
+  let promptNews = false;
   let stoppedByGuard = false;
   let tokensSoFar = 0;
 
@@ -72,8 +84,17 @@ export async function* runGeneration(
             event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
         else if (event.channel === "reasoning") reasoning = event.text;
         else content = event.text;
-        if (reasoning.length > 0 || content.length > 0 || event.tokens > 0)
-          yield { type: "delta", reasoning, content, tokens: event.tokens };
+        if (event.promptTokens !== undefined && event.promptTokens !== promptTokens) {
+          promptTokens = event.promptTokens;
+          promptNews = true;
+        }
+        if (event.cachedPromptTokens !== undefined) cachedPromptTokens = event.cachedPromptTokens;
+        if (reasoning.length > 0 || content.length > 0 || event.tokens > 0) {
+          if (promptNews) {
+            promptNews = false;
+            yield { type: "delta", reasoning, content, tokens: event.tokens, promptTokens };
+          } else yield { type: "delta", reasoning, content, tokens: event.tokens };
+        }
         if (guard?.push(event.text)) {
           stoppedByGuard = true;
           break; // leaving the loop aborts the engine's generation
@@ -82,6 +103,8 @@ export async function* runGeneration(
       }
       if (event.type === "start") {
         start = { promptTokens: event.promptTokens, cachedPromptTokens: event.cachedPromptTokens };
+        promptTokens = event.promptTokens;
+        cachedPromptTokens = event.cachedPromptTokens;
         yield { type: "start", ...start };
         continue;
       }
@@ -95,7 +118,7 @@ export async function* runGeneration(
         finishReason: event.finishReason,
         promptTokens: event.promptTokens,
         completionTokens: event.completionTokens,
-        cachedPromptTokens: start.cachedPromptTokens,
+        cachedPromptTokens: event.cachedPromptTokens ?? cachedPromptTokens,
         reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
         ttftMs,
         interTokenMs,
@@ -111,9 +134,9 @@ export async function* runGeneration(
     yield {
       type: "end",
       finishReason: stoppedByGuard ? "repetition" : "stop",
-      promptTokens: start.promptTokens,
+      promptTokens,
       completionTokens: tokensSoFar,
-      cachedPromptTokens: start.cachedPromptTokens,
+      cachedPromptTokens,
       reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
       ttftMs,
       interTokenMs,

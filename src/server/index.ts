@@ -476,6 +476,7 @@ async function handleGeneration(
     if (controller.signal.aborted) throw abortReason(controller.signal);
     if (end === undefined) throw new ServelabError("ENGINE_FAILED", "the generation ended without a result");
     recordEnd(state, end);
+    record.promptTokens = end.promptTokens;
     record.completionTokens = end.completionTokens;
     record.finishReason = end.finishReason;
     if (state.options.auditLog !== undefined) record.answer = { reasoning, content };
@@ -595,6 +596,7 @@ async function streamResponse(
       const value = item.value;
       if (value.type === "delta") {
         usage.completion += value.tokens;
+        if (value.promptTokens !== undefined) usage.prompt = value.promptTokens;
         if (keepText) {
           reasoningText += value.reasoning;
           contentText += value.content;
@@ -607,6 +609,7 @@ async function streamResponse(
       // end
       if (signal.aborted) break;
       recordEnd(state, value);
+      record.promptTokens = value.promptTokens;
       record.finishReason = value.finishReason;
       const finish = chat
         ? {

@@ -98,10 +98,11 @@ describe("the gateway (servelab serve --engine url:...)", () => {
     ]);
     expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
     const prompt = upstream.requests.at(-1)!.body!;
+    // The stand-in counts the prompt's words and one more: "What is 2+2?" is 4 tokens.
     expect(chunks.at(-1)!.usage).toEqual({
-      prompt_tokens: expect.any(Number) as number,
+      prompt_tokens: 4,
       completion_tokens: 4,
-      total_tokens: expect.any(Number) as number,
+      total_tokens: 8,
       prompt_tokens_details: { cached_tokens: 0 },
     });
     // The profile's sampling defaults and stop string went upstream, streamed with usage.
@@ -133,7 +134,8 @@ describe("the gateway (servelab serve --engine url:...)", () => {
       { content: "Hello" },
       { content: " there" },
     ]);
-    const promptTokens = (deltas[0]!.usage as { prompt_tokens: number }).prompt_tokens;
+    // The upstream reports the prompt's 2 tokens with its first chunk: every chunk carries them.
+    const promptTokens = 2;
     expect(deltas.map((c) => c.usage)).toEqual(
       [1, 2, 3, 4].map((n) => ({
         prompt_tokens: promptTokens,
@@ -148,6 +150,44 @@ describe("the gateway (servelab serve --engine url:...)", () => {
     });
     expect(chunks[6]).toMatchObject({ choices: [], usage: { completion_tokens: 4 } });
     expect(chunks).toHaveLength(7);
+  });
+
+  it("answers with the response head once the upstream accepts the request, not with the first token", async () => {
+    // The scripted server sends its head at once, as vLLM does, and its first token after 600 ms.
+    const scripted = await startScriptedServer({ ttftMs: 600, itlMs: 10 });
+    cleanup.push(() => scripted.close());
+    const server = await startGateway(scripted.url);
+    const t0 = performance.now();
+    const timing = await new Promise<{
+      headMs: number;
+      firstDataMs: number;
+      firstData: string;
+      endMs: number;
+    }>((resolve, reject) => {
+      const req = httpRequest(
+        `${server.url}/v1/chat/completions`,
+        { method: "POST", headers: { "content-type": "application/json" }, agent: false },
+        (res) => {
+          const headMs = performance.now() - t0;
+          let firstDataMs = 0;
+          let firstData = "";
+          res.on("data", (c: Buffer) => {
+            if (firstData !== "") return;
+            firstDataMs = performance.now() - t0;
+            firstData = c.toString("utf8");
+          });
+          res.on("end", () => resolve({ headMs, firstDataMs, firstData, endMs: performance.now() - t0 }));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ messages: [{ role: "user", content: "Hi" }], stream: true }));
+    });
+    // The first token takes 600 ms upstream; the head and the role chunk do not wait for it.
+    expect(timing.endMs).toBeGreaterThan(1000);
+    expect(timing.headMs).toBeLessThan(400);
+    expect(timing.firstDataMs).toBeLessThan(400);
+    expect(timing.firstData).toContain('"role":"assistant"');
+    expect(timing.firstData).not.toContain("t1");
   });
 
   it("streams text completions and ends with the upstream's finish reason", async () => {
