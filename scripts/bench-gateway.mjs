@@ -8,6 +8,7 @@
  *   npm run bench:gateway -- --pin                      # the gateway on a CPU of its own (taskset)
  *   npm run bench:gateway -- --probe                    # + the gateway's own time on the first-token path
  *   npm run bench:gateway -- --relay                    # + a byte-copying TCP relay: the floor of any hop
+ *   npm run bench:gateway -- --paired 300               # + added TTFT from 300 alternating requests
  *
  * The upstream is the scripted-timing server (its own process; every stream follows a fixed script of TTFT
  * and inter-token interval), so any difference between going direct and going through the gateway is the
@@ -33,6 +34,11 @@
  * --relay measures scripts/tcp-relay.mjs in front of the upstream the same way: a process that copies the
  * bytes both ways and does nothing else. What it adds (latency, CPU per token) is what putting any process
  * in the path costs on this machine; the gateway's figures above the relay's are its HTTP, SSE and JSON work.
+ *
+ * --paired N, after the rounds: N cycles of one streamed request to each of direct and every target in
+ * turn (order rotated), TTFT = send -> first bytes of a non-empty token; added TTFT is the median of the
+ * per-cycle differences to direct. Requests minutes apart (the rounds above) see the machine's other load
+ * change; requests a few ms apart see the same, so sub-millisecond differences show through it.
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -42,6 +48,7 @@ import { createInterface } from "node:readline";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { Pool } from "undici";
 import { runBench } from "../dist/bench/index.js";
 
 const { values } = parseArgs({
@@ -57,6 +64,7 @@ const { values } = parseArgs({
     pin: { type: "boolean", default: false },
     probe: { type: "boolean", default: false },
     relay: { type: "boolean", default: false },
+    paired: { type: "string", default: "0" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -68,7 +76,8 @@ if (values.help) {
   [--baseline DIR (a build, DIR/dist/cli/index.js, measured as a second gateway in the same rounds)]
   [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]
   [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]
-  [--relay (also measure a byte-copying TCP relay in front of the upstream: the floor of any hop)]`);
+  [--relay (also measure a byte-copying TCP relay in front of the upstream: the floor of any hop)]
+  [--paired N (added TTFT from N cycles of one request to direct and each target in turn; default 0: off)]`);
   process.exit(0);
 }
 const int = (name, v) => {
@@ -84,6 +93,7 @@ const tokens = int("tokens", values.tokens);
 const rounds = values.quick ? 1 : int("rounds", values.rounds);
 const latencyRequests = values.quick ? 50 : int("latency-requests", values["latency-requests"]);
 const perStream = values.quick ? 1 : int("requests-per-stream", values["requests-per-stream"]);
+const pairedCycles = values.paired === "0" ? 0 : int("paired", values.paired);
 const log = (s) => process.stderr.write(`${s}\n`);
 const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -287,7 +297,70 @@ async function measure(target, c) {
   };
 }
 
+/** TTFT of one streamed chat request: send -> the first bytes holding a non-empty token. */
+function firstToken(pool, basePath, body) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first;
+    pool.dispatch(
+      {
+        path: `${basePath}/chat/completions`,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      },
+      {
+        onRequestStart() {},
+        onResponseStart() {},
+        onResponseData(_c, chunk) {
+          if (
+            first === undefined &&
+            /"(?:content|reasoning_content|text)":"[^"]/.test(chunk.toString("latin1"))
+          )
+            first = performance.now() - t0;
+        },
+        onResponseEnd: () => resolve(first ?? NaN),
+        onResponseError: (_c, err) => reject(err),
+      },
+    );
+  });
+}
+
+/** `cycles` cycles of one request to direct and each target in turn: medians of the added TTFT. */
+async function measurePaired(cycles) {
+  const body = JSON.stringify({
+    messages: [{ role: "user", content: "one two three four five six seven eight" }],
+    max_tokens: 4,
+    stream: true,
+    stream_options: { include_usage: true, continuous_usage_stats: true },
+    ignore_eos: true,
+  });
+  const clients = targets.map((t) => {
+    const url = new URL(gateways.find((g) => g.name === t)?.url ?? direct);
+    return { name: t, pool: new Pool(url.origin, { connections: 1 }), basePath: url.pathname, ttft: [] };
+  });
+  try {
+    for (let i = 0; i < 20; i++) for (const c of clients) await firstToken(c.pool, c.basePath, body);
+    for (let i = 0; i < cycles; i++) {
+      const shift = i % clients.length;
+      for (const c of [...clients.slice(shift), ...clients.slice(0, shift)])
+        c.ttft.push(await firstToken(c.pool, c.basePath, body));
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.pool.close()));
+  }
+  const directTtft = clients[0].ttft;
+  const out = { cycles, directTtftP50Ms: median(directTtft) };
+  for (const c of clients.slice(1))
+    out[c.name] = {
+      ttftP50Ms: median(c.ttft),
+      addedTtftP50Ms: median(c.ttft.map((x, i) => x - directTtft[i])),
+    };
+  return out;
+}
+
 const results = [];
+let paired;
 const t0 = performance.now();
 const loadAverageAtStart = os.loadavg();
 try {
@@ -312,6 +385,7 @@ try {
           (failed > 0 ? ` (failed: ${targets.map((t) => `${entry[t].failed} ${t}`).join(", ")})` : ""),
       );
     }
+  if (pairedCycles > 0) paired = await measurePaired(pairedCycles);
 } finally {
   for (const g of gateways) g.child.kill("SIGTERM");
   upstream.stdin.end();
@@ -411,6 +485,11 @@ for (const c of levels)
     );
   }
 if (values.probe) console.log("(--probe: the CPU figures include the probe's own work)");
+if (paired !== undefined)
+  console.log(
+    `\nadded TTFT, median of ${paired.cycles} paired cycles (direct TTFT p50 ${f(paired.directTtftP50Ms, 3)} ms): ` +
+      gateways.map((g) => `${g.name} ${f(paired[g.name].addedTtftP50Ms, 3)} ms`).join(", "),
+  );
 console.log(
   `\nCPU us/token going direct: upstream ${levels.map((c) => `${f(summary[c].upstreamCpuUsPerToken, 1)} (c=${c})`).join(", ")}; ` +
     `load generator ${levels.map((c) => `${f(summary[c].clientCpuUsPerToken, 1)} (c=${c})`).join(", ")}`,
@@ -443,6 +522,7 @@ writeFileSync(
         pinning: pinning ?? null,
         probe: values.probe,
         relay: values.relay,
+        pairedCycles,
       },
       commands: {
         upstream: `node ${upstreamArgs.map(relative).join(" ")}`,
@@ -450,6 +530,7 @@ writeFileSync(
       },
       wallS: (performance.now() - t0) / 1000,
       summary,
+      ...(paired === undefined ? {} : { paired }),
       rounds: results,
     },
     null,
