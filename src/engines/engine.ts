@@ -53,7 +53,9 @@ export interface GenerateRequest {
 export type FinishReason = "stop" | "length" | "abort" | "repetition";
 
 export type GenerateEvent =
-  /** The prompt is tokenized and admitted to a sequence; `time` is performance.now(). */
+  /** The prompt is tokenized and admitted to a sequence (an upstream server accepted the request);
+   * `time` is performance.now(). An engine that learns the prompt's token counts only later (an upstream
+   * reports them with its first chunk) gives 0 here and the counts on a later `text` event. */
   | { type: "start"; promptTokens: number; cachedPromptTokens: number; time: number }
   /** New text. `tokens` is how many generated tokens this text completes (may be 0 while a multi-byte
    * character or a possible stop string is held back, and more than 1 when it is released). */
@@ -65,6 +67,9 @@ export type GenerateEvent =
       /** Set when the engine already knows this text is reasoning (an upstream that splits it
        * itself, e.g. vLLM with --reasoning-parser); otherwise the profile's parser decides. */
       channel?: "reasoning";
+      /** The prompt's token counts, when the engine learned them (or they changed) after `start`. */
+      promptTokens?: number;
+      cachedPromptTokens?: number;
     }
   | {
       type: "done";
@@ -73,6 +78,8 @@ export type GenerateEvent =
       completionTokens: number;
       /** The stop string that ended generation, when one did. */
       stopSequence?: string;
+      /** Prompt tokens served from a cache, when the engine learned them after `start`. */
+      cachedPromptTokens?: number;
       time: number;
     };
 

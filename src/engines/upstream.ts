@@ -4,7 +4,6 @@
  */
 
 import { Pool } from "undici";
-import type { Dispatcher } from "undici";
 import {
   EngineError,
   InvalidArgumentError,
@@ -24,7 +23,7 @@ import type {
   Precision,
 } from "./engine.js";
 import { mapUpstreamHttpError, mapUpstreamNetworkError } from "./upstream/errors.js";
-import { readSseData } from "./upstream/sse.js";
+import { SseResponse } from "./upstream/stream.js";
 import { parseUpstreamUrl } from "./upstream/url.js";
 import type { UpstreamFlavor } from "./upstream/metrics.js";
 
@@ -316,69 +315,87 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
     const model = requireReady();
     const chat = request.input.type === "chat";
     const path = chat ? `${url.basePath}/chat/completions` : `${url.basePath}/completions`;
-    const controller = new AbortController();
     const userSignal = request.signal;
-    const onAbort = (): void => controller.abort();
+    let response: SseResponse | undefined;
+    const onAbort = (): void => response?.abort(new Error("the request was aborted"));
+    const aborted = (): boolean => userSignal?.aborted === true;
     userSignal?.addEventListener("abort", onAbort, { once: true });
-    if (userSignal?.aborted === true) controller.abort();
 
-    let phase: "waiting" | "running" | "done" = "waiting";
+    let done = false;
+    // Stats: waiting until the first chunk arrives, running from then on.
     waiting++;
+    let streaming = false;
     let started = false;
     let promptTokens = 0;
+    let cachedPromptTokens = 0;
+    /** Prompt counts learned since the last text event, to go with the next one. */
+    let promptNews = false;
     let completionTokens = 0;
     let finish: string | undefined;
     let stopReason: string | number | null | undefined;
-    let body: Dispatcher.ResponseData["body"] | undefined;
-    const startEvent = (usage: UsageChunk | null | undefined): GenerateEvent => {
+    const startEvent = (): GenerateEvent => {
       started = true;
-      waiting--;
-      running++;
-      phase = "running";
-      if (typeof usage?.prompt_tokens === "number") promptTokens = usage.prompt_tokens;
-      return {
-        type: "start",
-        promptTokens,
-        cachedPromptTokens: usage?.prompt_tokens_details?.cached_tokens ?? 0,
-        time: performance.now(),
-      };
+      return { type: "start", promptTokens, cachedPromptTokens, time: performance.now() };
     };
     const abortedEvents = function* (): Generator<GenerateEvent> {
-      if (!started) yield startEvent(undefined);
+      if (!started) yield startEvent();
       yield { type: "done", finishReason: "abort", promptTokens, completionTokens, time: performance.now() };
+    };
+    const textEvent = (
+      text: string,
+      tokens: number,
+      time: number,
+      channel: "reasoning" | undefined,
+    ): GenerateEvent => {
+      const event: GenerateEvent = { type: "text", text, tokens, time };
+      if (channel !== undefined) event.channel = channel;
+      if (promptNews) {
+        event.promptTokens = promptTokens;
+        event.cachedPromptTokens = cachedPromptTokens;
+        promptNews = false;
+      }
+      return event;
     };
 
     try {
-      if (controller.signal.aborted) {
+      if (aborted()) {
         yield* abortedEvents();
         return;
       }
-      let response: Dispatcher.ResponseData;
+      let status: number;
       try {
-        response = await getPool().request({
+        response = new SseResponse(getPool(), {
           origin: url.origin,
           path,
           method: "POST",
           headers: streamHeaders,
           body: JSON.stringify(buildBody(request, model)),
-          signal: controller.signal,
         });
+        status = await response.started();
       } catch (err) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
         throw mapUpstreamNetworkError(err, `${url.origin}${path}`, "POST");
       }
-      body = response.body;
-      if (response.statusCode !== 200) {
-        throw mapUpstreamHttpError(response.statusCode, await response.body.text(), url.href);
-      }
+      if (status !== 200) throw mapUpstreamHttpError(status, await response.text(), url.href);
+      // The upstream accepted the request: start now, so that a client gets its response head while the
+      // first token is computed rather than with it (a head that comes with the first token is on that
+      // token's path). The prompt's token counts come with the first chunk that has usage.
+      yield startEvent();
 
       let usageSeen = false;
       try {
-        for await (const data of readSseData(response.body)) {
-          // Read on to the end of the body rather than break: a fully read body keeps the connection alive.
+        // Events that arrived together are taken one after another without waiting; the loop waits only
+        // when none is left. It reads on to the end of the body (a fully read body keeps the connection).
+        for (;;) {
+          const data = response.take();
+          if (data === undefined) {
+            if (response.done) break;
+            await response.wait();
+            continue;
+          }
           if (data === "[DONE]") continue;
           let chunk: StreamChunk;
           try {
@@ -393,14 +410,28 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           if (chunk.error !== undefined && chunk.error !== null) {
             throw mapUpstreamHttpError(undefined, JSON.stringify({ error: chunk.error }), url.href);
           }
+          if (!streaming) {
+            streaming = true;
+            waiting--;
+            running++;
+          }
           const usage = chunk.usage;
-          if (!started) yield startEvent(usage);
           let newTokens: number | undefined;
-          if (typeof usage?.completion_tokens === "number") {
-            usageSeen = true;
-            newTokens = usage.completion_tokens - completionTokens;
-            completionTokens = usage.completion_tokens;
-            if (typeof usage.prompt_tokens === "number") promptTokens = usage.prompt_tokens;
+          if (usage !== undefined && usage !== null) {
+            if (typeof usage.prompt_tokens === "number" && usage.prompt_tokens !== promptTokens) {
+              promptTokens = usage.prompt_tokens;
+              promptNews = true;
+            }
+            const cached = usage.prompt_tokens_details?.cached_tokens;
+            if (typeof cached === "number" && cached !== cachedPromptTokens) {
+              cachedPromptTokens = cached;
+              promptNews = true;
+            }
+            if (typeof usage.completion_tokens === "number") {
+              usageSeen = true;
+              newTokens = usage.completion_tokens - completionTokens;
+              completionTokens = usage.completion_tokens;
+            }
           }
           const choice = chunk.choices?.[0];
           if (choice === undefined) continue;
@@ -423,16 +454,9 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
               if (!usageSeen) completionTokens++;
             }
             const time = performance.now();
-            if (hasReasoning) {
-              yield {
-                type: "text",
-                text: reasoning as string,
-                tokens: hasText ? 0 : newTokens,
-                time,
-                channel: "reasoning",
-              };
-            }
-            if (hasText) yield { type: "text", text: text as string, tokens: newTokens, time };
+            if (hasReasoning)
+              yield textEvent(reasoning as string, hasText ? 0 : newTokens, time, "reasoning");
+            if (hasText) yield textEvent(text as string, newTokens, time, undefined);
           }
           if (typeof choice.finish_reason === "string") {
             finish = choice.finish_reason;
@@ -440,7 +464,7 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           }
         }
       } catch (err) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
@@ -453,7 +477,7 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
         );
       }
       if (finish === undefined) {
-        if (userSignal?.aborted === true) {
+        if (aborted()) {
           yield* abortedEvents();
           return;
         }
@@ -463,26 +487,23 @@ export function createUpstreamEngine(options: UpstreamEngineOptions): UpstreamEn
           url.href,
         );
       }
-      if (!started) yield startEvent(undefined);
-      const done: GenerateEvent = {
+      const last: GenerateEvent = {
         type: "done",
         finishReason: mapFinishReason(finish),
         promptTokens,
+        cachedPromptTokens,
         completionTokens,
         time: performance.now(),
       };
       if (typeof stopReason === "string" && request.stop?.includes(stopReason) === true)
-        done.stopSequence = stopReason;
-      phase = "done";
-      yield done;
+        last.stopSequence = stopReason;
+      done = true;
+      yield last;
     } finally {
       userSignal?.removeEventListener("abort", onAbort);
       // Breaking out of the loop (or an error) cancels the upstream request.
-      if (phase !== "done" || finish === undefined) {
-        controller.abort();
-        body?.destroy();
-      }
-      if (started) running--;
+      if (!done) response?.abort(new Error("the generation ended before the upstream response"));
+      if (streaming) running--;
       else waiting--;
     }
   }

@@ -9,7 +9,14 @@ import type { RepetitionGuard } from "../models/repetition-guard.js";
 
 export type GenerationItem =
   | { type: "start"; promptTokens: number; cachedPromptTokens: number }
-  | { type: "delta"; reasoning: string; content: string; tokens: number }
+  | {
+      type: "delta";
+      reasoning: string;
+      content: string;
+      tokens: number;
+      /** The prompt's token count, when the engine learned it (or it changed) after `start`. */
+      promptTokens?: number;
+    }
   | GenerationEnd;
 
 export interface GenerationEnd {
@@ -35,26 +42,14 @@ export interface GenerationOptions {
 /**
  * Runs one request. The first item is always `start` (the request was admitted and its prompt fits),
  * so a caller can await it before committing to a streaming response; the last is `end`.
+ *
+ * One generator, not a wrapper around another: every item of a stream passes through it, and each
+ * generator layer costs promises per item.
  */
 export async function* runGeneration(
   engine: Engine,
   request: GenerateRequest,
   options: GenerationOptions = {},
-): AsyncGenerator<GenerationItem, void, undefined> {
-  try {
-    yield* generate(engine, request, options);
-  } catch (err) {
-    // A native error (a failed assert, an allocation that failed) is the engine's failure, said so
-    // clearly (503), not an internal error of the server; ServelabErrors keep their own meaning.
-    if (err instanceof ServelabError) throw err;
-    throw new EngineError(`the engine failed: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
-async function* generate(
-  engine: Engine,
-  request: GenerateRequest,
-  options: GenerationOptions,
 ): AsyncGenerator<GenerationItem, void, undefined> {
   const started = performance.now();
   const { parser, guard } = options;
@@ -62,72 +57,95 @@ async function* generate(
   let lastTextTime: number | undefined;
   const interTokenMs: number[] = [];
   let start: { promptTokens: number; cachedPromptTokens: number } | undefined;
+  // The prompt's counts as last known: from `start`, or from a later text event (an upstream's usage).
+  let promptTokens = 0;
+  let cachedPromptTokens = 0;
+  /** The prompt count changed since the last delta: the next delta carries it. */
+  let promptNews = false;
   let stoppedByGuard = false;
   let tokensSoFar = 0;
 
-  for await (const event of engine.generate(request)) {
-    if (event.type === "start") {
-      start = { promptTokens: event.promptTokens, cachedPromptTokens: event.cachedPromptTokens };
-      yield { type: "start", ...start };
-      continue;
-    }
-    if (event.type === "text") {
-      if (event.tokens > 0 || event.text.length > 0) {
-        if (ttftMs === undefined) ttftMs = event.time - started;
-        else if (lastTextTime !== undefined && event.tokens > 0) {
-          const gap = (event.time - lastTextTime) / event.tokens;
-          for (let i = 0; i < event.tokens; i++) interTokenMs.push(gap);
+  try {
+    for await (const event of engine.generate(request)) {
+      if (event.type === "text") {
+        if (event.tokens > 0 || event.text.length > 0) {
+          if (ttftMs === undefined) ttftMs = event.time - started;
+          else if (lastTextTime !== undefined && event.tokens > 0) {
+            const gap = (event.time - lastTextTime) / event.tokens;
+            for (let i = 0; i < event.tokens; i++) interTokenMs.push(gap);
+          }
+          lastTextTime = event.time;
         }
-        lastTextTime = event.time;
+        tokensSoFar += event.tokens;
+        let reasoning = "";
+        let content = "";
+        if (parser)
+          ({ reasoning, content } =
+            event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
+        else if (event.channel === "reasoning") reasoning = event.text;
+        else content = event.text;
+        if (event.promptTokens !== undefined && event.promptTokens !== promptTokens) {
+          promptTokens = event.promptTokens;
+          promptNews = true;
+        }
+        if (event.cachedPromptTokens !== undefined) cachedPromptTokens = event.cachedPromptTokens;
+        if (reasoning.length > 0 || content.length > 0 || event.tokens > 0) {
+          if (promptNews) {
+            promptNews = false;
+            yield { type: "delta", reasoning, content, tokens: event.tokens, promptTokens };
+          } else yield { type: "delta", reasoning, content, tokens: event.tokens };
+        }
+        if (guard?.push(event.text)) {
+          stoppedByGuard = true;
+          break; // leaving the loop aborts the engine's generation
+        }
+        continue;
       }
-      tokensSoFar += event.tokens;
-      let reasoning = "";
-      let content = "";
-      if (parser)
-        ({ reasoning, content } =
-          event.channel === "reasoning" ? parser.pushReasoning(event.text) : parser.push(event.text));
-      else if (event.channel === "reasoning") reasoning = event.text;
-      else content = event.text;
-      if (reasoning.length > 0 || content.length > 0 || event.tokens > 0)
-        yield { type: "delta", reasoning, content, tokens: event.tokens };
-      if (guard?.push(event.text)) {
-        stoppedByGuard = true;
-        break; // leaving the loop aborts the engine's generation
+      if (event.type === "start") {
+        start = { promptTokens: event.promptTokens, cachedPromptTokens: event.cachedPromptTokens };
+        promptTokens = event.promptTokens;
+        cachedPromptTokens = event.cachedPromptTokens;
+        yield { type: "start", ...start };
+        continue;
       }
-      continue;
+      // done
+      if (start === undefined) throw new EngineError("the engine finished without starting");
+      const rest = parser?.finish();
+      if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
+        yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
+      yield {
+        type: "end",
+        finishReason: event.finishReason,
+        promptTokens: event.promptTokens,
+        completionTokens: event.completionTokens,
+        cachedPromptTokens: event.cachedPromptTokens ?? cachedPromptTokens,
+        reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
+        ttftMs,
+        interTokenMs,
+        totalMs: performance.now() - started,
+      };
+      return;
     }
-    // done
     if (start === undefined) throw new EngineError("the engine finished without starting");
+    // Only the repetition guard (or an engine that ends without `done`) leaves the loop early.
     const rest = parser?.finish();
     if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
       yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
     yield {
       type: "end",
-      finishReason: event.finishReason,
-      promptTokens: event.promptTokens,
-      completionTokens: event.completionTokens,
-      cachedPromptTokens: start.cachedPromptTokens,
+      finishReason: stoppedByGuard ? "repetition" : "stop",
+      promptTokens,
+      completionTokens: tokensSoFar,
+      cachedPromptTokens,
       reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
       ttftMs,
       interTokenMs,
       totalMs: performance.now() - started,
     };
-    return;
+  } catch (err) {
+    // A native error (a failed assert, an allocation that failed) is the engine's failure, said so
+    // clearly (503), not an internal error of the server; ServelabErrors keep their own meaning.
+    if (err instanceof ServelabError) throw err;
+    throw new EngineError(`the engine failed: ${errorMessage(err)}`, { cause: err });
   }
-  if (start === undefined) throw new EngineError("the engine finished without starting");
-  // Only the repetition guard (or an engine that ends without `done`) leaves the loop early.
-  const rest = parser?.finish();
-  if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
-    yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
-  yield {
-    type: "end",
-    finishReason: stoppedByGuard ? "repetition" : "stop",
-    promptTokens: start.promptTokens,
-    completionTokens: tokensSoFar,
-    cachedPromptTokens: start.cachedPromptTokens,
-    reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
-    ttftMs,
-    interTokenMs,
-    totalMs: performance.now() - started,
-  };
 }

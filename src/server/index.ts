@@ -16,7 +16,7 @@ import {
   TimeoutError,
   errorMessage,
 } from "../core/errors.js";
-import type { Engine, GenerateRequest } from "../engines/engine.js";
+import type { Engine, EngineInfo, GenerateRequest } from "../engines/engine.js";
 import { applyProfileOverrides, type ProfileOverrides } from "../models/profile-options.js";
 import {
   applySamplingDefaults,
@@ -43,7 +43,7 @@ import {
   type CompletionRequest,
   type ServerLimits,
 } from "./request.js";
-import { endEventStream, startEventStream, writeEvent } from "./sse.js";
+import { EventStream, createChunkFramer } from "./sse.js";
 
 export interface ServerOptions {
   engine: Engine;
@@ -336,9 +336,11 @@ function finishRequest(state: ServerState, request: FastifyRequest, status: numb
   if (record !== undefined) record.logged = true;
   const route = request.routeOptions.url ?? "unknown";
   state.metrics.countRequest(route, status);
+  const { onRequestLog, auditLog } = state.options;
+  if (onRequestLog === undefined && (auditLog === undefined || record === undefined)) return;
   const durationMs = performance.now() - (request as FastifyRequest & { startedAt: number }).startedAt;
   const time = new Date().toISOString();
-  state.options.onRequestLog?.({
+  onRequestLog?.({
     time,
     method: request.method,
     url: route,
@@ -350,7 +352,7 @@ function finishRequest(state: ServerState, request: FastifyRequest, status: numb
     ...(record?.finishReason === undefined ? {} : { finishReason: record.finishReason }),
   });
   if (record !== undefined)
-    state.options.auditLog?.record({
+    auditLog?.record({
       time,
       client: request.ip,
       route,
@@ -387,8 +389,7 @@ function requireReady(state: ServerState): void {
   throw new ServelabError("ENGINE_FAILED", "the model is still loading; retry when /health answers 200");
 }
 
-function checkModel(state: ServerState, requested: string | undefined): void {
-  const id = state.engine.info().modelId;
+function checkModel(id: string, requested: string | undefined): void {
   if (requested === undefined || requested === id || requested === "default") return;
   throw new ServelabError(
     "MODEL_NOT_FOUND",
@@ -409,12 +410,12 @@ interface ReasoningPlan {
 
 async function buildGenerateRequest(
   state: ServerState,
+  info: EngineInfo,
   parsed: ChatRequest | CompletionRequest,
   signal: AbortSignal,
 ): Promise<{ request: GenerateRequest; reasoning: ReasoningPlan }> {
   const engine = state.engine;
   const profile = state.profile;
-  const info = engine.info();
   const sampling = profile === undefined ? parsed.sampling : applySamplingDefaults(profile, parsed.sampling);
   const stop = [...parsed.stop, ...(profile?.stop ?? [])];
   const maxTokens = parsed.maxTokens ?? state.options.defaultMaxTokens ?? info.contextSize;
@@ -485,8 +486,9 @@ async function handleGeneration(
   };
   state.records.set(request, record);
   requireReady(state);
-  checkModel(state, parsed.model);
-  record.model = state.engine.info().modelId;
+  const info = state.engine.info();
+  checkModel(info.modelId, parsed.model);
+  record.model = info.modelId;
   // One client may not take every sequence and queue place: a fair share, then 429.
   const client = request.ip;
   const active = state.perClient.get(client) ?? 0;
@@ -517,6 +519,7 @@ async function handleGeneration(
   try {
     const { request: generateRequest, reasoning: plan } = await buildGenerateRequest(
       state,
+      info,
       parsed,
       controller.signal,
     );
@@ -534,7 +537,7 @@ async function handleGeneration(
     record.promptTokens = first.value.promptTokens;
     const id = `${parsed.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`;
     const created = Math.floor(Date.now() / 1000);
-    const model = state.engine.info().modelId;
+    const model = info.modelId;
     if (parsed.stream) {
       reply.hijack();
       await streamResponse(state, parsed, generation, res, { id, created, model }, controller.signal, record);
@@ -554,6 +557,7 @@ async function handleGeneration(
     if (controller.signal.aborted) throw abortReason(controller.signal);
     if (end === undefined) throw new ServelabError("ENGINE_FAILED", "the generation ended without a result");
     recordEnd(state, end);
+    record.promptTokens = end.promptTokens;
     record.completionTokens = end.completionTokens;
     record.finishReason = end.finishReason;
     if (state.options.auditLog !== undefined) record.answer = { reasoning, content };
@@ -664,67 +668,35 @@ async function streamResponse(
   const object = chat ? "chat.completion.chunk" : "text_completion";
   const base = { id: ids.id, object, created: ids.created, model: ids.model };
   const usageField = parsed.includeUsage ? { usage: null } : {};
-  let promptTokens = 0;
-  let completionTokens = 0;
+  // Text chunks, the bulk of a stream, are framed from strings made once per response.
+  const framer = createChunkFramer({ ...base, chat, includeUsage: parsed.includeUsage });
+  const continuous = parsed.continuousUsage;
+  // The start item was taken by the caller: the prompt's count as it knew it is in the record.
+  const usage = { prompt: record.promptTokens ?? 0, completion: 0 };
   let reasoningText = "";
   let contentText = "";
   const keepText = state.options.auditLog !== undefined;
-  startEventStream(res);
+  const stream = new EventStream(res);
   try {
-    if (chat)
-      writeEvent(res, {
-        ...base,
-        choices: [
-          { index: 0, delta: { role: "assistant", content: "" }, finish_reason: null, logprobs: null },
-        ],
-        ...usageField,
-      });
+    if (chat) stream.write(framer.role());
     for (let item = await generation.next(); !item.done; item = await generation.next()) {
       const value = item.value;
-      if (value.type === "start") {
-        promptTokens = value.promptTokens;
-        continue;
-      }
       if (value.type === "delta") {
-        completionTokens += value.tokens;
+        usage.completion += value.tokens;
+        if (value.promptTokens !== undefined) usage.prompt = value.promptTokens;
         if (keepText) {
           reasoningText += value.reasoning;
           contentText += value.content;
         }
-        if (value.reasoning.length === 0 && value.content.length === 0 && !parsed.continuousUsage) continue;
-        const usage = parsed.continuousUsage
-          ? {
-              usage: {
-                prompt_tokens: promptTokens,
-                completion_tokens: completionTokens,
-                total_tokens: promptTokens + completionTokens,
-              },
-            }
-          : usageField;
-        if (chat) {
-          const delta: Record<string, string> = {};
-          if (value.reasoning.length > 0) {
-            delta.reasoning_content = value.reasoning;
-            delta.reasoning = value.reasoning;
-          }
-          if (value.content.length > 0) delta.content = value.content;
-          writeEvent(res, {
-            ...base,
-            choices: [{ index: 0, delta, finish_reason: null, logprobs: null }],
-            ...usage,
-          });
-        } else {
-          writeEvent(res, {
-            ...base,
-            choices: [{ index: 0, text: value.content, finish_reason: null, logprobs: null }],
-            ...usage,
-          });
-        }
+        if (value.reasoning.length === 0 && value.content.length === 0 && !continuous) continue;
+        stream.write(framer.text(value.reasoning, value.content, continuous ? usage : undefined));
         continue;
       }
+      if (value.type === "start") continue; // only first, and the caller took it
       // end
       if (signal.aborted) break;
       recordEnd(state, value);
+      record.promptTokens = value.promptTokens;
       record.finishReason = value.finishReason;
       const finish = chat
         ? {
@@ -735,29 +707,29 @@ async function streamResponse(
             ...(value.reasoningTruncated ? { reasoning_truncated: true } : {}),
           }
         : { index: 0, text: "", finish_reason: value.finishReason, logprobs: null };
-      writeEvent(res, {
+      stream.event({
         ...base,
         choices: [finish],
-        ...(parsed.continuousUsage ? { usage: usageOf(value) } : usageField),
+        ...(continuous ? { usage: usageOf(value) } : usageField),
       });
-      if (parsed.includeUsage) writeEvent(res, { ...base, choices: [], usage: usageOf(value) });
+      if (parsed.includeUsage) stream.event({ ...base, choices: [], usage: usageOf(value) });
     }
     // Aborted by the server (deadline, shutdown), not by a client that left: say why.
     if (signal.aborted && signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.reason);
-      writeEvent(res, body);
+      stream.event(body);
     }
   } catch (err) {
     // An error in the middle of a stream becomes a final event; the stream still closes below.
     if (!signal.aborted || signal.reason instanceof ServelabError) {
       const { body } = toHttpError(signal.aborted ? signal.reason : err);
-      writeEvent(res, body);
+      stream.event(body);
     }
   } finally {
-    record.completionTokens = completionTokens;
+    record.completionTokens = usage.completion;
     if (keepText) record.answer = { reasoning: reasoningText, content: contentText };
     await generation.return?.();
-    endEventStream(res);
+    stream.end();
   }
 }
 

@@ -100,6 +100,27 @@ describe("servelab serve with a scripted R1 model", () => {
     expect(usage?.completion_tokens).toBeGreaterThan(5);
   });
 
+  it("puts the prompt's token count in every chunk with continuous usage stats", async () => {
+    const res = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        messages: [{ role: "user", content: "What is 4*4?" }],
+        stream: true,
+        stream_options: { include_usage: true, continuous_usage_stats: true },
+      }),
+    });
+    const chunks = (await res.text())
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: {"))
+      .map((e) => JSON.parse(e.slice(6)) as { usage?: { prompt_tokens: number; completion_tokens: number } });
+    const final = chunks.at(-1)!.usage!;
+    expect(final.prompt_tokens).toBeGreaterThan(5);
+    const withUsage = chunks.filter((c) => c.usage !== undefined && c.usage !== null);
+    expect(withUsage.length).toBeGreaterThan(5);
+    for (const c of withUsage) expect(c.usage!.prompt_tokens).toBe(final.prompt_tokens);
+  });
+
   it("serves completions, raw text and streaming", async () => {
     const res = await client.completions.create({ model: "r1-test", prompt: "Hello", max_tokens: 100 });
     expect(res.choices[0]!.text).toBe(script);

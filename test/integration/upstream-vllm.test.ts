@@ -83,7 +83,8 @@ describe("upstream engine attached to a vLLM-shaped server", () => {
         sampling: {},
       } satisfies GenerateRequest),
     );
-    expect(events[0]).toMatchObject({ type: "start", promptTokens: 2 });
+    expect(events[0]).toMatchObject({ type: "start", promptTokens: 0 });
+    expect(events[1]).toMatchObject({ type: "text", promptTokens: 2 });
     // Text completions are not split: the raw <think> text arrives as content.
     expect(texts(events)).toBe("<think>\nLet me think about");
     expect(events.at(-1)).toMatchObject({

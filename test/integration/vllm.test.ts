@@ -104,7 +104,8 @@ describe("vLLM engine with the stand-in", () => {
     const content = events.flatMap((e) => (e.type === "text" && e.channel === undefined ? [e.text] : []));
     expect(reasoning.join("")).toBe("Let me think about it.");
     expect(content.join("")).toBe("The answer is 4.");
-    expect(events[0]).toMatchObject({ type: "start", promptTokens: 9 });
+    expect(events[0]).toMatchObject({ type: "start", promptTokens: 0 });
+    expect(events[1]).toMatchObject({ type: "text", promptTokens: 9 });
     expect(events.filter((e) => e.type === "text").every((e) => e.type === "text" && e.tokens === 1)).toBe(
       true,
     );

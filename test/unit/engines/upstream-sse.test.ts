@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mapUpstreamHttpError } from "../../../src/engines/upstream/errors.js";
-import { readSseData } from "../../../src/engines/upstream/sse.js";
+import { SseDataDecoder, readSseData } from "../../../src/engines/upstream/sse.js";
 import { parseUpstreamUrl } from "../../../src/engines/upstream/url.js";
 import { ContextLengthExceededError, InvalidArgumentError, UpstreamError } from "../../../src/core/errors.js";
 
@@ -42,6 +42,51 @@ describe("readSseData", () => {
         },
       ),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe("SseDataDecoder", () => {
+  it("finds every event of any stream however it is split: LF or CRLF, comments, fields, multi-line data", () => {
+    const line = fc.string({ unit: "grapheme", maxLength: 8 }).map((t) => t.replace(/[\r\n]/g, " "));
+    const event = fc.record({
+      data: fc.array(line, { minLength: 1, maxLength: 3 }),
+      comment: fc.option(line, { nil: undefined }),
+      id: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(event, { maxLength: 6 }),
+        fc.constantFrom("\n", "\r\n"),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (events, eol, cuts) => {
+          const text = events
+            .map(
+              (e) =>
+                (e.comment === undefined ? "" : `:${e.comment}${eol}`) +
+                (e.id ? `id: 7${eol}` : "") +
+                // One space after the colon is not part of the value, so the form without it needs a
+                // value that does not start with one.
+                e.data
+                  .map((d, i) => `data:${i % 2 === 0 || d.startsWith(" ") ? " " : ""}${d}${eol}`)
+                  .join("") +
+                eol,
+            )
+            .join("");
+          const bytes = Buffer.from(text);
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const out: string[] = [];
+          const decoder = new SseDataDecoder((d) => out.push(d));
+          let prev = 0;
+          for (const p of [...points, bytes.length]) {
+            decoder.push(bytes.subarray(prev, p));
+            prev = p;
+          }
+          decoder.end();
+          expect(out).toEqual(events.map((e) => e.data.join("\n")));
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ContextLengthExceededError,
@@ -112,7 +114,12 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
     const events = await collect(e.generate(chatRequest()));
     const reasoning = events.filter((ev) => ev.type === "text" && ev.channel === "reasoning");
     expect(reasoning.map((ev) => (ev.type === "text" ? ev.text : ""))).toEqual(["Thinking", " hard", "."]);
-    expect(events[0]).toMatchObject({ type: "start", promptTokens: 3 });
+    // Start comes when the upstream accepts the request, before it reports the prompt's tokens: they come
+    // with the first text event, once.
+    expect(events[0]).toMatchObject({ type: "start", promptTokens: 0 });
+    expect(events[1]).toMatchObject({ type: "text", promptTokens: 3 });
+    expect(events.slice(2).some((ev) => ev.type === "text" && ev.promptTokens !== undefined)).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: "done", promptTokens: 3 });
   });
 
   it("can leave continuous usage stats out for servers that reject unknown fields", async () => {
@@ -162,6 +169,23 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
     const deadline = Date.now() + 2000;
     while (server?.cancelled() !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(server?.cancelled()).toBe(1);
+  });
+
+  it("an abort while the request waits for a free connection ends it at once", async () => {
+    server = await startUpstreamServer({ tokenDelayMs: 100, answer: Array.from({ length: 20 }, () => " x") });
+    engine = createUpstreamEngine({ baseUrl: server.baseUrl, connections: 1 });
+    await engine.load();
+    const first = collect(engine.generate(chatRequest()));
+    const controller = new AbortController();
+    const t0 = performance.now();
+    setTimeout(() => controller.abort(), 100);
+    // The one connection streams the first request for about 2 s; the second waits behind it.
+    const events = await collect(engine.generate(chatRequest({ signal: controller.signal })));
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(events.map((e) => e.type)).toEqual(["start", "done"]);
+    expect(events.at(-1)).toMatchObject({ finishReason: "abort" });
+    expect((await first).at(-1)).toMatchObject({ type: "done", finishReason: "stop" });
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it("reuses keep-alive connections across sequential requests", async () => {
@@ -215,6 +239,59 @@ describe("createUpstreamEngine against a llama-server-shaped server", () => {
     await setUp();
     const metrics = await scrapeMetrics(server?.baseUrl ?? "");
     expect(metrics).toMatchObject({ flavor: "llama.cpp", kvCacheUsage: 0.5, running: 0, waiting: 2 });
+  });
+});
+
+describe("createUpstreamEngine reading a stream", () => {
+  it("a reader far behind the upstream gets every event in order (the socket pauses and resumes)", async () => {
+    // A server that writes a whole long stream at once, faster than the reader takes it.
+    const n = 5000;
+    const raw = createServer((req, res) => {
+      if (req.url === "/v1/models") {
+        res.end(JSON.stringify({ data: [{ id: "burst" }] }));
+        return;
+      }
+      if (req.url !== "/v1/completions") {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        let out = "";
+        for (let i = 0; i < n; i++)
+          out += `data: {"choices":[{"index":0,"text":"${i} ","finish_reason":${i === n - 1 ? '"length"' : "null"}}]}\n\n`;
+        res.end(`${out}data: [DONE]\n\n`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    try {
+      engine = createUpstreamEngine({
+        baseUrl: `http://127.0.0.1:${(raw.address() as AddressInfo).port}/v1`,
+      });
+      await engine.load();
+      const texts: string[] = [];
+      let last: GenerateEvent | undefined;
+      for await (const ev of engine.generate({
+        input: { type: "text", text: "go" },
+        maxTokens: n,
+        sampling: {},
+      })) {
+        if (ev.type === "text") {
+          // Fall behind at the start, so the whole stream piles up in the reader's queue.
+          if (texts.length === 0) await new Promise((r) => setTimeout(r, 200));
+          texts.push(ev.text);
+        }
+        last = ev;
+      }
+      expect(texts).toHaveLength(n);
+      expect(texts.every((t, i) => t === `${i} `)).toBe(true);
+      expect(last).toMatchObject({ type: "done", finishReason: "length", completionTokens: n });
+    } finally {
+      raw.closeAllConnections();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
   });
 });
 
