@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // TypeScript's CommonJS files (.cts: the launcher and the thread pool's size) are TypeScript too
+  oxc: { include: /\.[cm]?tsx?$/ },
   test: {
     include: ["test/**/*.test.ts"],
     // Integration tests load real llama.cpp models on a 2-core machine: run files one at a time there.

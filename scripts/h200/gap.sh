@@ -40,7 +40,7 @@ before() { [ "$(elapsed)" -lt "$1" ] || { echo "skipped ($1 s passed): $2"; fals
 search() {
   local label=$1 m=$2 par=$3 range=$4 n=$5 pid
   shift 5
-  node "$APP/dist/cli/index.js" serve --model "$m" --gpu cuda --parallel "$par" --port 18001 --max-queue 4096 \
+  node "$APP/dist/cli/servelab.cjs" serve --model "$m" --gpu cuda --parallel "$par" --port 18001 --max-queue 4096 \
     --ctx-size 1024 "$@" >"$RES/$label.serve.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do

@@ -23,7 +23,7 @@ export PATH=/tmp/device-node/bin:$PATH
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 APP=/tmp/device-app
 NLC=$APP/node_modules/node-llama-cpp
-CLI="node $APP/dist/cli/index.js"
+CLI="node $APP/dist/cli/servelab.cjs"
 T0=${T0:-$(date +%s)}
 # dist/: the copy in .gpu/ (pack-gpu.sh), or a newer dist/ carried with the call.
 if [ -d "$REPO/.gpu/dist" ]; then mkdir -p "$APP/dist" && cp -r "$REPO/.gpu/dist/." "$APP/dist/"; fi
@@ -55,7 +55,7 @@ serve_bench() {
   shift 5
   local port=18000 pid c n
   # shellcheck disable=SC2086
-  node ${SERVE_NODE_FLAGS:-} "$APP/dist/cli/index.js" serve --model "$m" --gpu "$gpu" --parallel "$par" \
+  node ${SERVE_NODE_FLAGS:-} "$APP/dist/cli/servelab.cjs" serve --model "$m" --gpu "$gpu" --parallel "$par" \
     --port $port --max-queue 4096 "$@" \
     >"$RES/$label.serve.log" 2>&1 &
   pid=$!

@@ -5,9 +5,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync, readdirSync, type WriteStream } from "node:fs";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { GpuMonitor, queryGpuMemoryUsedMiB } from "../bench/resources.js";
 import { AbortedError, EngineError, ServelabError, TimeoutError, errorMessage } from "../core/errors.js";
+import threadpool from "../core/threadpool.cjs";
 
 /** dist/cli/index.js of this package (this file lives two folders below the root, in src/ or dist/). */
 export function servelabCliPath(): string {
@@ -59,6 +61,13 @@ export function tailFile(path: string, lines = 8): string {
   }
 }
 
+/** The server's environment: ours, the configuration's, and libuv's pool sized as the launcher sizes it. */
+function childEnv(extra: Record<string, string> | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" };
+  threadpool.applyThreadPoolDefault(env, os.availableParallelism());
+  return env;
+}
+
 /** Starts `servelab serve` in a child process and waits until it is ready. */
 export async function startServerProcess(options: StartServerOptions): Promise<ServerProcess> {
   const cli = servelabCliPath();
@@ -72,7 +81,7 @@ export async function startServerProcess(options: StartServerOptions): Promise<S
       // stdin stays open while we live: the server stops when it closes (SERVELAB_STOP_WITH_PARENT),
       // so it never outlives us, even when we are killed with SIGKILL.
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, ...options.env, NO_COLOR: "1", SERVELAB_STOP_WITH_PARENT: "1" },
+      env: childEnv(options.env),
     },
   );
   child.stdin?.on("error", () => undefined);

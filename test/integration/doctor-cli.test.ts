@@ -33,9 +33,15 @@ afterAll(async () => {
 });
 
 async function doctor(path: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(process.execPath, [cli, "doctor", ...args], {
+  return doctorWith(cli, { PATH: path }, ...args);
+}
+
+/** doctor through `entry` (the launcher or dist/cli/index.js), with UV_THREADPOOL_SIZE only as `env` says. */
+async function doctorWith(entry: string, env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
+  const { UV_THREADPOOL_SIZE: _ignored, ...inherited } = process.env;
+  const { stdout } = await run(process.execPath, [entry, "doctor", ...args], {
     timeout: 120_000,
-    env: { ...process.env, SERVELAB_CACHE: cache, PATH: path },
+    env: { ...inherited, SERVELAB_CACHE: cache, ...env },
   });
   return stdout;
 }
@@ -93,6 +99,7 @@ describe("servelab doctor", () => {
     expect(r.checks.map((c) => c.name)).toEqual([
       "node",
       "cpu",
+      "thread pool",
       "memory",
       "disk",
       "llama.cpp GPUs",
@@ -109,6 +116,26 @@ describe("servelab doctor", () => {
     expect(text).toContain(`free for the model cache ${join(cache, "models")}`);
     expect(text).toMatch(/engine llama\.cpp +node-llama-cpp \d+\.\d+\.\d+, (prebuilt|localBuild) \w+ binary/);
     expect(text).toMatch(/engine vllm +not installed\n +vLLM is not installed: .*pip install vllm/);
+  });
+
+  it("sizes libuv's thread pool in the launcher, one thread a core (at least 4), unless UV_THREADPOOL_SIZE says", async () => {
+    const launcher = join(root, "dist/cli/servelab.cjs");
+    const pool = async (entry: string, env: NodeJS.ProcessEnv) =>
+      (JSON.parse(await doctorWith(entry, env, "--json")) as DoctorReport).cpu.threadPool;
+    const chosen = Math.min(64, Math.max(4, os.availableParallelism()));
+    expect(await pool(launcher, {})).toEqual({ size: chosen, source: "servelab" });
+    expect(await pool(launcher, { UV_THREADPOOL_SIZE: "7" })).toEqual({ size: 7, source: "environment" });
+    // started without the launcher, the pool keeps libuv's 4: doctor says so, and warns where that is small
+    expect(await pool(cli, {})).toEqual({ size: 4, source: "libuv" });
+    const text = await doctorWith(cli, {});
+    if (chosen > 4)
+      expect(text).toMatch(/thread pool +4 threads .*\n +concurrent sequences sample 4 at a time/);
+    else expect(text).toMatch(/^ok {4}thread pool +4 threads .*\(libuv's default\)$/m);
+    // the package's executable is the launcher
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      bin: Record<string, string>;
+    };
+    expect(pkg.bin.servelab).toBe("dist/cli/servelab.cjs");
   });
 
   it("--help shows examples", async () => {

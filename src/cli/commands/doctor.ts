@@ -6,6 +6,7 @@ import { collectSystemInfo, freeDiskBytes, probeCommand, type GpuInfo } from "..
 import { probeLlamaDevices, type LlamaBackendProbe } from "../../engines/llama-cpp-devices.js";
 import { resolveVllmLauncher } from "../../engines/vllm/launcher.js";
 import { resolveModelCacheDir } from "../../models/synthesize.js";
+import threadpool from "../../core/threadpool.cjs";
 
 /** One line of the report: ok or a warning, with a hint on how to fix it. */
 interface Check {
@@ -20,7 +21,12 @@ export interface DoctorReport {
   servelab: string;
   node: { version: string; ok: boolean };
   os: { platform: string; arch: string; release: string };
-  cpu: { model: string; cores: number };
+  cpu: {
+    model: string;
+    cores: number;
+    /** libuv's pool, where the embedded engine decodes and samples: its size and who chose it. */
+    threadPool: { size: number; source: "environment" | "servelab" | "libuv" };
+  };
   memory: { totalBytes: number; freeBytes: number };
   /** The model cache folder (SERVELAB_CACHE/models or ~/.cache/servelab/models) and its free space. */
   disk: { path: string; freeBytes: number | null };
@@ -140,7 +146,7 @@ export async function runDoctor(): Promise<DoctorReport> {
     servelab: info.servelab,
     node: { version: process.version, ok: major >= 20 },
     os: { platform: info.platform, arch: info.arch, release: info.os },
-    cpu: { model: info.cpu, cores },
+    cpu: { model: info.cpu, cores, threadPool: threadpool.describeThreadPool(process.env) },
     memory,
     disk: { path: cacheDir, freeBytes },
     gpus: {
@@ -177,6 +183,7 @@ export async function runDoctor(): Promise<DoctorReport> {
       ...(report.node.ok ? {} : { hint: "servelab needs Node 20 or newer" }),
     },
     { name: "cpu", value: `${report.cpu.model}, ${cores} cores available`, ok: cores >= 1 },
+    threadPoolCheck(report.cpu.threadPool, cores),
     {
       name: "memory",
       value: `${formatBytes(memory.totalBytes)} total, ${formatBytes(memory.freeBytes)} free`,
@@ -243,4 +250,23 @@ export async function runDoctor(): Promise<DoctorReport> {
     },
   ];
   return { ...report, checks };
+}
+
+function threadPoolCheck(pool: DoctorReport["cpu"]["threadPool"], cores: number): Check {
+  const by = { environment: "UV_THREADPOOL_SIZE", servelab: "chosen by servelab", libuv: "libuv's default" }[
+    pool.source
+  ];
+  const small = pool.size < threadpool.defaultThreadPoolSize(cores);
+  return {
+    name: "thread pool",
+    value: `${pool.size} threads for the embedded engine's decoding and sampling (${by})`,
+    ok: !small,
+    ...(small
+      ? {
+          hint:
+            `concurrent sequences sample ${pool.size} at a time; run servelab through its launcher ` +
+            `(servelab, npx servelab, npm start) or set UV_THREADPOOL_SIZE=${threadpool.defaultThreadPoolSize(cores)}`,
+        }
+      : {}),
+  };
 }
