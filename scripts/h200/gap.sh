@@ -132,12 +132,13 @@ for x in ${GAP_EXTRA:-}; do
       for p in "${synths[@]}"; do wait "$p"; done
       cat "$RES/synth.log"
       before 480 "$x" && {
-        timeout $((570 - $(elapsed))) $CLI compare --preset "${x#compare-}" \
-          $([ $x = compare-precision ] && echo --precision f32,f16,bf16,q8_0,q4_0) --gpu cuda \
-          --serve-option ctx-size=1024 -o "$RES/$x" >"$RES/$x.txt" 2>&1
-        echo "[$x] rc=$? after $(elapsed)s"
-        tail -40 "$RES/$x.txt"
-        cp "$RES/$x/report.md" "$OUT/$x.md" && cp "$RES/$x/report.html" "$OUT/$x.html"
+        # results straight into $OUT (written as measured, so a call that times out still brings them back);
+        # the progress lines go to the log as they come
+        timeout $((${GAP_DEADLINE:-570} - $(elapsed))) $CLI compare --preset "${x#compare-}" \
+          $([ $x = compare-precision ] && echo --precision "${COMPARE_PRECISION:-f32,f16,bf16,q8_0,q4_0}") --gpu cuda \
+          --serve-option ctx-size=1024 -o "$OUT/$x" 2>&1 | tr '\r' '\n' | tee "$RES/$x.txt"
+        echo "[$x] rc=${PIPESTATUS[0]} after $(elapsed)s"
+        cp "$OUT/$x/report.md" "$OUT/$x.md" && cp "$OUT/$x/report.html" "$OUT/$x.html"
       } ;;
     raw-serial | raw-parallel | raw-parallel-uv1 | raw-parallel-uv16) # node-llama-cpp alone, sorted, with the
       # addon's candidate copy under the context's lock (NODE_LLAMA_CPP_SERIAL_SAMPLING=1, as shipped) or in

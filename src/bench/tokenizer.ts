@@ -21,11 +21,18 @@ export async function loadGgufTokenizer(modelPath: string): Promise<Tokenizer> {
     // Errors only, on stderr: a vocabulary-only load warns about model details that do not matter for
     // tokens, and llama.cpp prints the logs of a second instance in a process (compare's embedding
     // model) on stdout, where results go, unless this one's level is above them.
-    const llama = await getLlama({
-      gpu: false,
+    const options = {
+      // never build llama.cpp from source here: with no binary for the machine, node-llama-cpp would
+      // otherwise start a git clone and a compile (a hang with no network) just to read a vocabulary
+      build: "never",
       logLevel: LlamaLogLevel.error,
-      logger: (_level, message) => process.stderr.write(`${message.trimEnd()}\n`),
-    });
+      logger: (_level: unknown, message: string) => process.stderr.write(`${message.trimEnd()}\n`),
+    } as const;
+    // The CPU binary first (no GPU memory for a vocabulary); else whichever binary the engine uses (a
+    // machine with only a local CUDA build has no CPU one).
+    const llama = await getLlama({ ...options, gpu: false }).catch(() =>
+      getLlama({ ...options, gpu: "auto" }),
+    );
     const model = await llama.loadModel({ modelPath, vocabOnly: true });
     return {
       countTokens: (text: string) => model.tokenize(text).length,

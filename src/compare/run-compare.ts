@@ -83,6 +83,8 @@ export interface CompareHooks {
   onProgress?(event: CompareEvent): void;
   /** A configuration finished (ok or failed). */
   onConfiguration?(result: ConfigurationResult): void;
+  /** Every configuration finished; the answers are being compared with the reference's. */
+  onAgreement?(reference: string): void;
 }
 
 export interface RunCompareOptions {
@@ -312,7 +314,7 @@ export async function runCompare(
       save();
       hooks.onConfiguration?.(entry);
     }
-    await addAgreement(result, plan, qualityByName);
+    await addAgreement(result, plan, qualityByName, hooks);
     save();
     return result;
   } finally {
@@ -751,10 +753,12 @@ async function addAgreement(
   result: ComparisonResult,
   plan: ComparePlan,
   qualityByName: Map<string, QualityItemResult[]>,
+  hooks: CompareHooks,
 ): Promise<void> {
   const reference = result.configurations.find((c) => c.name === plan.reference && c.status === "ok");
   const referenceResults = qualityByName.get(plan.reference);
   if (reference === undefined || referenceResults === undefined || referenceResults.length === 0) return;
+  hooks.onAgreement?.(reference.name);
   let embeddings: EmbeddingProvider | undefined;
   let dispose: (() => Promise<void>) | undefined;
   if (plan.embeddings !== undefined) {

@@ -117,6 +117,10 @@ describe("servelab compare on scripted models", () => {
     ]);
     expect(result.configurations[2]?.error).toMatch(/model file not found: .*no-such-model\.gguf/u);
     expect(run.stderr).toMatch(/error: missing: model file not found/u);
+    // no terminal: one line as each phase starts, with the time since the comparison started; then the
+    // agreement step is announced (it loads the reference's vocabulary: a silent wait otherwise)
+    expect(run.stderr).toMatch(/^\[1\/5 right\] loading \(at \d[\d.,]* (ms|s)\)$/mu);
+    expect(run.stderr).toMatch(/^comparing the answers with right's$/mu);
     const vllm = result.configurations[4];
     expect([vllm?.engine, vllm?.precision]).toEqual(["vllm", "bfloat16"]);
     expect(readFileSync(join(dir, "out", "serve-vllm.log"), "utf8")).toMatch(

@@ -207,7 +207,11 @@ export async function runCompareCommand(flags: CompareFlags, banner?: string): P
             lastPhase = key;
             phaseStart = performance.now();
           }
-          const line = `[${event.index}/${event.total} ${event.configuration}] ${phaseNames[event.phase]}${event.detail === undefined ? "" : ` ${event.detail}`} (${formatMs(performance.now() - phaseStart)})`;
+          const head = `[${event.index}/${event.total} ${event.configuration}] ${phaseNames[event.phase]}${event.detail === undefined ? "" : ` ${event.detail}`}`;
+          // live: the time in this phase; a log gets a line as each phase starts, so the time since the start
+          const line = live
+            ? `${head} (${formatMs(performance.now() - phaseStart)})`
+            : `${head} (at ${formatMs(performance.now() - started)})`;
           if (live) {
             process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
             lastLine = line;
@@ -216,6 +220,10 @@ export async function runCompareCommand(flags: CompareFlags, banner?: string): P
             printedKey = key;
             process.stderr.write(`${line}\n`);
           }
+        },
+        onAgreement: (reference) => {
+          clear();
+          process.stderr.write(`comparing the answers with ${reference}'s\n`);
         },
         onConfiguration: (c) => {
           clear();

@@ -148,7 +148,8 @@ export async function createLlamaEmbeddingProvider(
 ): Promise<DisposableEmbeddingProvider> {
   const contextSize = options.contextSize ?? 512;
   const { getLlama } = await import("node-llama-cpp");
-  const llama = await getLlama({ gpu: options.gpu ?? false });
+  // never build llama.cpp from source implicitly (a git clone and a compile; a hang with no network)
+  const llama = await getLlama({ gpu: options.gpu ?? false, build: "never" });
   let model;
   try {
     model = await llama.loadModel({ modelPath: options.modelPath });
