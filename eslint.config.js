@@ -2,7 +2,19 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "dist-check/", "node_modules/", "results/", ".cache/", ".device/", ".gpu/", ".cuda/", "coverage/"] },
+  {
+    ignores: [
+      "dist/",
+      "dist-check/",
+      "node_modules/",
+      "results/",
+      ".cache/",
+      ".device/",
+      ".gpu/",
+      ".cuda/",
+      "coverage/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
