@@ -180,7 +180,8 @@ describe("the gateway (servelab serve --engine url:...)", () => {
         },
       );
       req.on("error", reject);
-      req.end(JSON.stringify({ messages: [{ role: "user", content: "Hi" }], stream: true }));
+      // 60 tokens: 600 ms to the first, 10 ms each after (without max_tokens the script streams for 40 s)
+      req.end(JSON.stringify({ messages: [{ role: "user", content: "Hi" }], stream: true, max_tokens: 60 }));
     });
     // The first token takes 600 ms upstream; the head and the role chunk do not wait for it.
     expect(timing.endMs).toBeGreaterThan(1000);
