@@ -5,8 +5,9 @@
  * loaded with synchronous reads) sets the variable before anything else is loaded. This file is
  * CommonJS for the same reason.
  *
- * With libuv's 4 threads, 32 concurrent sequences sample 4 at a time: on the H200 a step at
- * concurrency 32 took 12.5 ms with 4 threads and 8.5 ms with 16 (docs/benchmarks/h200.md).
+ * With libuv's 4 threads, 32 concurrent sequences sample 4 at a time: on the H200, with node-llama-cpp's
+ * addon patched (npm run engine:build), a step of 32 sequences took 12.5 ms with 4 threads and 8.5 ms
+ * with 16 (docs/benchmarks/h200.md).
  */
 
 /** libuv's own default. */
