@@ -36,6 +36,7 @@ import {
   ServelabError,
   errorMessage,
 } from "../core/errors.js";
+import { followSignals } from "../core/abort.js";
 import { createStopMatcher } from "../core/stop-matcher.js";
 import type {
   ChatMessage,
@@ -475,10 +476,9 @@ export class LlamaCppEngine implements Engine {
     // request's signal (a client that left, a deadline) ends it with finish reason "abort".
     const engineAbort = new AbortController();
     this.#generations.add(engineAbort);
-    const signal =
-      request.signal === undefined
-        ? engineAbort.signal
-        : AbortSignal.any([request.signal, engineAbort.signal]);
+    // not AbortSignal.any: it leaked one signal a request (src/core/abort.ts)
+    const followed = followSignals([request.signal, engineAbort.signal]);
+    const signal = followed.signal;
     try {
       for await (const event of this.#generateText(request.input.text, { ...request, signal })) {
         if (event.type === "done" && engineAbort.signal.aborted) break;
@@ -493,6 +493,7 @@ export class LlamaCppEngine implements Engine {
       }
       throw err;
     } finally {
+      followed.dispose();
       this.#generations.delete(engineAbort);
     }
     if (engineAbort.signal.aborted) throw engineAbort.signal.reason;

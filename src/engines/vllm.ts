@@ -18,6 +18,7 @@ import {
   TimeoutError,
   UpstreamError,
 } from "../core/errors.js";
+import { followSignals } from "../core/abort.js";
 import { spawnSupervised } from "../core/process.js";
 import type { ProcessExit, SupervisedProcess } from "../core/process.js";
 import type {
@@ -321,8 +322,9 @@ export function createVllmEngine(options: VllmEngineOptions): VllmEngine {
       throw new EngineError(`the vLLM engine is not ready (state: ${state})`);
     const controller = new AbortController();
     inflight.add(controller);
-    const signal =
-      request.signal === undefined ? controller.signal : AbortSignal.any([request.signal, controller.signal]);
+    // not AbortSignal.any: it leaked one signal a request (src/core/abort.ts)
+    const followed = followSignals([request.signal, controller.signal]);
+    const signal = followed.signal;
     try {
       for await (const event of u.generate({ ...request, signal })) {
         if (
@@ -344,6 +346,7 @@ export function createVllmEngine(options: VllmEngineOptions): VllmEngine {
       }
       throw err;
     } finally {
+      followed.dispose();
       inflight.delete(controller);
     }
   }

@@ -1,6 +1,7 @@
 /** Reading an upstream server's Prometheus `/metrics` into the few numbers bench and compare use. */
 
 import { request } from "undici";
+import { followSignals } from "../../core/abort.js";
 import { UpstreamError } from "../../core/errors.js";
 import { parsePrometheusText, sumSamples } from "../../core/prometheus.js";
 import type { PrometheusSample } from "../../core/prometheus.js";
@@ -87,15 +88,24 @@ export async function scrapeMetrics(
 ): Promise<UpstreamMetrics> {
   const url = parseUpstreamUrl(baseUrl);
   const target = `${url.origin}${url.rootPath}/metrics`;
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? 5000);
-  const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
+  // not AbortSignal.any with the run's long-lived signal: one kept signal a scrape (src/core/abort.ts)
+  const followed = followSignals([options.signal], options.timeoutMs ?? 5000);
   let response;
+  let text;
   try {
-    response = await request(target, { method: "GET", headers: options.headers ?? {}, signal });
-  } catch (err) {
-    throw mapUpstreamNetworkError(err, target, "scraping");
+    try {
+      response = await request(target, {
+        method: "GET",
+        headers: options.headers ?? {},
+        signal: followed.signal,
+      });
+    } catch (err) {
+      throw mapUpstreamNetworkError(err, target, "scraping");
+    }
+    text = await response.body.text();
+  } finally {
+    followed.dispose();
   }
-  const text = await response.body.text();
   if (response.statusCode !== 200) {
     const hint =
       response.statusCode === 501 || response.statusCode === 404 ? " (llama-server needs --metrics)" : "";
