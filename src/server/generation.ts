@@ -110,42 +110,43 @@ export async function* runGeneration(
       }
       // done
       if (start === undefined) throw new EngineError("the engine finished without starting");
-      const rest = parser?.finish();
-      if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
-        yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
-      yield {
-        type: "end",
+      yield* finish(parser, {
         finishReason: event.finishReason,
         promptTokens: event.promptTokens,
         completionTokens: event.completionTokens,
         cachedPromptTokens: event.cachedPromptTokens ?? cachedPromptTokens,
-        reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
         ttftMs,
         interTokenMs,
         totalMs: performance.now() - started,
-      };
+      });
       return;
     }
     if (start === undefined) throw new EngineError("the engine finished without starting");
     // Only the repetition guard (or an engine that ends without `done`) leaves the loop early.
-    const rest = parser?.finish();
-    if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
-      yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
-    yield {
-      type: "end",
+    yield* finish(parser, {
       finishReason: stoppedByGuard ? "repetition" : "stop",
       promptTokens,
       completionTokens: tokensSoFar,
       cachedPromptTokens,
-      reasoningTruncated: rest !== undefined && !rest.reasoningComplete,
       ttftMs,
       interTokenMs,
       totalMs: performance.now() - started,
-    };
+    });
   } catch (err) {
     // A native error (a failed assert, an allocation that failed) is the engine's failure, said so
     // clearly (503), not an internal error of the server; ServelabErrors keep their own meaning.
     if (err instanceof ServelabError) throw err;
     throw new EngineError(`the engine failed: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** The end of a generation: the text the reasoning parser still holds, then the `end` item. */
+function* finish(
+  parser: ReasoningParser | undefined,
+  end: Omit<GenerationEnd, "type" | "reasoningTruncated">,
+): Generator<GenerationItem, void, undefined> {
+  const rest = parser?.finish();
+  if (rest !== undefined && (rest.reasoning.length > 0 || rest.content.length > 0))
+    yield { type: "delta", reasoning: rest.reasoning, content: rest.content, tokens: 0 };
+  yield { type: "end", ...end, reasoningTruncated: rest !== undefined && !rest.reasoningComplete };
 }
