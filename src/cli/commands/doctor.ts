@@ -256,7 +256,8 @@ function threadPoolCheck(pool: DoctorReport["cpu"]["threadPool"], cores: number)
   const by = { environment: "UV_THREADPOOL_SIZE", servelab: "chosen by servelab", libuv: "libuv's default" }[
     pool.source
   ];
-  const small = pool.size < threadpool.defaultThreadPoolSize(cores);
+  const wanted = threadpool.defaultThreadPoolSize(cores);
+  const small = pool.size < wanted;
   return {
     name: "thread pool",
     value: `${pool.size} threads for the embedded engine's decoding and sampling (${by})`,
@@ -265,7 +266,7 @@ function threadPoolCheck(pool: DoctorReport["cpu"]["threadPool"], cores: number)
       ? {
           hint:
             `concurrent sequences sample ${pool.size} at a time; run servelab through its launcher ` +
-            `(servelab, npx servelab, npm start) or set UV_THREADPOOL_SIZE=${threadpool.defaultThreadPoolSize(cores)}`,
+            `(servelab, npx servelab, npm start) or set UV_THREADPOOL_SIZE=${wanted}`,
         }
       : {}),
   };
