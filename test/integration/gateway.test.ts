@@ -6,6 +6,7 @@
  * leaves.
  */
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startScriptedServer } from "../../src/bench/testing/scripted-server.js";
 import { createUpstreamEngine } from "../../src/engines/upstream.js";
@@ -42,6 +43,54 @@ const post = (url: string, body: unknown) =>
 /** The parsed events of an SSE body, `[DONE]` kept as the string. */
 function events(text: string): unknown[] {
   return sseData(text).map((d) => (d === "[DONE]" ? d : JSON.parse(d)));
+}
+
+/** Sends `raw` on one new connection (not half-closed: Node's server drops the requests of a client that
+ * ended its side) and resolves with every byte the server sent until it closed the connection. */
+function exchange(url: string, raw: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(raw));
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    socket.on("error", reject);
+  });
+}
+
+/** Splits HTTP/1.1 responses sent one after another on a connection, decoding each chunked body; throws
+ * on a chunk whose size line does not match its bytes. */
+function chunkedResponses(text: string): Array<{ head: string; body: string }> {
+  const bytes = Buffer.from(text);
+  const out: Array<{ head: string; body: string }> = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const headEnd = bytes.indexOf("\r\n\r\n", at);
+    if (headEnd < 0) throw new Error(`no response head at byte ${at}`);
+    const head = bytes.toString("utf8", at, headEnd);
+    if (!/\r\ntransfer-encoding: chunked/i.test(head)) throw new Error(`not chunked: ${head}`);
+    at = headEnd + 4;
+    const body: Buffer[] = [];
+    for (;;) {
+      const lineEnd = bytes.indexOf("\r\n", at);
+      const size = Number.parseInt(bytes.toString("latin1", at, lineEnd), 16);
+      if (!Number.isInteger(size)) throw new Error(`bad chunk size line at byte ${at}`);
+      at = lineEnd + 2;
+      if (size === 0) {
+        if (bytes.toString("latin1", at, at + 2) !== "\r\n")
+          throw new Error("no blank line after the last chunk");
+        at += 2;
+        break;
+      }
+      body.push(bytes.subarray(at, at + size));
+      at += size;
+      if (bytes.toString("latin1", at, at + 2) !== "\r\n")
+        throw new Error(`chunk of ${size} bytes not ended by CRLF`);
+      at += 2;
+    }
+    out.push({ head, body: Buffer.concat(body).toString("utf8") });
+  }
+  return out;
 }
 
 type Chunk = { choices: Array<Record<string, unknown>>; usage?: unknown } & Record<string, unknown>;
@@ -304,6 +353,48 @@ describe("the gateway (servelab serve --engine url:...)", () => {
     const metrics = (await rawRequest(`${server.url}/metrics`, { method: "GET" })).text;
     expect(metricValue(metrics, 'servelab_finished_total{reason="abort"}')).toBe(1);
     expect(upstream.active()).toBe(0);
+  });
+
+  it("frames each streamed response right on a connection that pipelines requests", async () => {
+    const { server } = await gatewayOver({ answer: ["Ünï", "cödé ", "✓ 🙂"], tokenDelayMs: 2 });
+    const body = JSON.stringify({ messages: [{ role: "user", content: "Hi" }], stream: true });
+    const request = (extra: string) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+    // Both requests in one write: the second response waits for the first on the same socket.
+    const raw = await exchange(server.url, request("") + request("connection: close\r\n"));
+    const responses = chunkedResponses(raw);
+    expect(responses).toHaveLength(2);
+    // Kept open after the first, closed after the second, which asked for it.
+    expect(responses[0]!.head).toMatch(/\r\nconnection: keep-alive/i);
+    expect(responses[1]!.head).toMatch(/\r\nconnection: close/i);
+    for (const { head, body: text } of responses) {
+      expect(head).toMatch(/^HTTP\/1\.1 200 /);
+      const all = events(text);
+      expect(all.at(-1)).toBe("[DONE]");
+      const content = (all.slice(0, -1) as Chunk[])
+        .map((c) => (c.choices[0]?.delta as { content?: string } | undefined)?.content ?? "")
+        .join("");
+      expect(content).toBe("Ünïcödé ✓ 🙂");
+    }
+  });
+
+  it("streams to an HTTP/1.0 client without chunked framing", async () => {
+    const { server } = await gatewayOver({ answer: ["a", "b"], tokenDelayMs: 2 });
+    const body = JSON.stringify({ messages: [{ role: "user", content: "Hi" }], stream: true });
+    const raw = await exchange(
+      server.url,
+      `POST /v1/chat/completions HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    );
+    const headEnd = raw.indexOf("\r\n\r\n");
+    expect(raw.slice(0, headEnd)).toMatch(/^HTTP\/1\.1 200 /);
+    expect(raw.slice(0, headEnd)).not.toMatch(/transfer-encoding/i);
+    const text = raw.slice(headEnd + 4);
+    // The body is the event stream itself: no size lines between the events.
+    expect(text.startsWith("data: {")).toBe(true);
+    const all = events(text);
+    expect(all.at(-1)).toBe("[DONE]");
+    expect(text.split("\n\n").every((e) => e === "" || e.startsWith("data: "))).toBe(true);
   });
 
   it("counts streamed requests, tokens and latencies in /metrics", async () => {
