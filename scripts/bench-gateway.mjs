@@ -6,6 +6,7 @@
  *   npm run bench:gateway -- --rounds 5 --concurrency 1,64,256 --itl 10 --tokens 64
  *   npm run bench:gateway -- --baseline /tmp/old-build   # a second gateway from another build, same rounds
  *   npm run bench:gateway -- --pin                      # the gateway on a CPU of its own (taskset)
+ *   npm run bench:gateway -- --workers 4 --pin          # the gateway in 4 processes (serve --workers), on 4 CPUs
  *   npm run bench:gateway -- --probe                    # + the gateway's own time on the first-token path
  *   npm run bench:gateway -- --relay                    # + a byte-copying TCP relay: the floor of any hop
  *   npm run bench:gateway -- --paired 300               # + added TTFT from 300 alternating requests
@@ -42,7 +43,15 @@
  * Needs `npm run build` first (the npm script does it).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import os from "node:os";
@@ -62,6 +71,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     baseline: { type: "string" },
     pin: { type: "boolean", default: false },
+    workers: { type: "string", default: "1" },
     probe: { type: "boolean", default: false },
     relay: { type: "boolean", default: false },
     paired: { type: "string", default: "0" },
@@ -75,6 +85,7 @@ if (values.help) {
   [--latency-requests 200 (at concurrency 1)] [--requests-per-stream 3] [--rounds 3] [--quick] [--json FILE]
   [--baseline DIR (a build, DIR/dist/cli/index.js, measured as a second gateway in the same rounds)]
   [--pin (gateways on the last CPU, upstream and load generator on the others; needs taskset)]
+  [--workers N (the gateway runs as serve --workers N; with --pin it gets the last N CPUs; CPU figures sum its processes)]
   [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]
   [--relay (also measure a byte-copying TCP relay in front of the upstream: the floor of any hop)]
   [--paired N (added TTFT from N cycles of one request to direct and each target in turn; default 0: off)]`);
@@ -88,6 +99,7 @@ const int = (name, v) => {
   }
   return n;
 };
+const workers = int("workers", values.workers);
 const levels = values.concurrency.split(",").map((s) => int("concurrency", s.trim()));
 const tokens = int("tokens", values.tokens);
 const rounds = values.quick ? 1 : int("rounds", values.rounds);
@@ -113,12 +125,15 @@ if (baselineCli !== undefined && !existsSync(baselineCli)) {
 const cpus = os.availableParallelism();
 let pinning;
 if (values.pin) {
-  if (cpus < 2 || spawnSync("taskset", ["-V"]).status !== 0) {
-    console.error("--pin needs taskset and at least 2 CPUs");
+  if (cpus < workers + 1 || spawnSync("taskset", ["-V"]).status !== 0) {
+    console.error(`--pin needs taskset and at least ${workers + 1} CPUs`);
     process.exit(2);
   }
-  const last = cpus - 1;
-  pinning = { gateway: String(last), others: cpus === 2 ? "0" : `0-${last - 1}` };
+  const first = cpus - workers;
+  pinning = {
+    gateway: workers === 1 ? String(first) : `${first}-${cpus - 1}`,
+    others: first === 1 ? "0" : `0-${first - 1}`,
+  };
   spawnSync("taskset", ["-pc", pinning.others, String(process.pid)], { stdio: "ignore" });
 }
 /** Spawns `node args`, under taskset when pinning. */
@@ -170,6 +185,8 @@ async function startGateway(name, cli) {
     // Every bench request comes from one address: lift the per-client limit (default 128).
     "--max-concurrent-per-client",
     "100000",
+    // Only this build's gateway: a baseline build may predate the option.
+    ...(workers > 1 && name === "gateway" ? ["--workers", String(workers)] : []),
   ];
   const probeFile = values.probe ? path.join(probeDir, `${name}.jsonl`) : undefined;
   if (probeFile !== undefined) writeFileSync(probeFile, "");
@@ -235,11 +252,27 @@ if (baselineCli !== undefined) gateways.push(await startGateway("baseline", base
 if (values.relay) gateways.push(await startRelay());
 const targets = ["direct", ...gateways.map((g) => g.name)];
 
-/** CPU time (user, system) a process has used, in ms, from /proc (Linux); NaN elsewhere. */
+/** CPU time (user, system) a process and the processes it started (serve --workers) have used, in ms,
+ * from /proc (Linux); NaN elsewhere. */
 function cpuMs(pid) {
+  const stat = (p) => readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    return { user: (Number(fields[11]) * 1000) / 100, system: (Number(fields[12]) * 1000) / 100 }; // ticks of 1/100 s
+    const fields = stat(pid);
+    let user = Number(fields[11]);
+    let system = Number(fields[12]);
+    if (workers > 1)
+      for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry) || entry === String(pid)) continue;
+        try {
+          const f = stat(entry);
+          if (f[1] !== String(pid)) continue; // the parent's pid
+          user += Number(f[11]);
+          system += Number(f[12]);
+        } catch {
+          // gone meanwhile
+        }
+      }
+    return { user: (user * 1000) / 100, system: (system * 1000) / 100 }; // ticks of 1/100 s
   } catch {
     return { user: NaN, system: NaN };
   }
@@ -465,6 +498,7 @@ for (const c of levels) {
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(
   `\nscripted upstream: TTFT ${values.ttft} ms, ITL ${values.itl} ms, ${tokens} tokens per request; medians of ${rounds} round(s)` +
+    (workers > 1 ? `; the gateway in ${workers} processes (--workers)` : "") +
     (pinning === undefined
       ? ""
       : `; gateways on CPU ${pinning.gateway}, upstream and load on CPU ${pinning.others}`) +
@@ -520,6 +554,7 @@ writeFileSync(
         latencyRequests,
         perStream,
         pinning: pinning ?? null,
+        workers,
         probe: values.probe,
         relay: values.relay,
         pairedCycles,

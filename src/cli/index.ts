@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The servelab command line: one file per command under ./commands, each thin. */
+import cluster from "node:cluster";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, isServelabError, errorMessage } from "../core/errors.js";
 import { commands } from "./commands/index.js";
@@ -46,3 +47,5 @@ const code = await main(process.argv.slice(2));
 // Let streams flush; commands that keep servers running never return here. A command that succeeded may
 // still have set an exit code of its own (bench interrupted: 130; compare with a failed configuration: 1).
 if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
+// A worker of `serve --workers` that failed to start: its channel to the primary would keep it running.
+if (cluster.isWorker && code !== 0) process.stderr.write("", () => process.exit(code));

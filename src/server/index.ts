@@ -47,6 +47,8 @@ import { EventStream, createChunkFramer } from "./sse.js";
 
 export interface ServerOptions {
   engine: Engine;
+  /** What /metrics answers, given this server's own metrics: `serve --workers` sums every worker's. */
+  collectMetrics?: (local: string) => Promise<string>;
   /** Default 127.0.0.1. Binding wider must be asked for. */
   host?: string;
   /** Default 8000; 0 picks a free port. */
@@ -293,9 +295,11 @@ export function createServer(options: ServerOptions): { app: FastifyInstance; st
     });
   });
 
-  app.get("/metrics", async (_request, reply) =>
-    reply.type("text/plain; version=0.0.4; charset=utf-8").send(state.metrics.render()),
-  );
+  app.get("/metrics", async (_request, reply) => {
+    const local = state.metrics.render();
+    const text = options.collectMetrics === undefined ? local : await options.collectMetrics(local);
+    return reply.type("text/plain; version=0.0.4; charset=utf-8").send(text);
+  });
 
   app.get("/v1/models", async () => {
     requireReady(state);

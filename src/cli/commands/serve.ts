@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { Option } from "commander";
@@ -8,6 +9,7 @@ import { parseProfileOptions, profileOptionsHelp } from "../../models/profile-op
 import { createFileAuditLog } from "../../server/audit.js";
 import { startServer } from "../../server/index.js";
 import { formatListening } from "../../server/listen-address.js";
+import { joinPrimary, runPrimary } from "../../server/workers.js";
 import type { ServerLimits } from "../../server/request.js";
 import { parseIntegerOption, parsePositiveIntegerOption, parseProfileOption } from "../options.js";
 
@@ -31,6 +33,7 @@ interface ServeFlags extends EngineSpecOptions {
   accessLog?: boolean;
   auditLog?: string;
   auditLogText?: boolean;
+  workers: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -128,6 +131,12 @@ export function registerServeCommand(program: Command): void {
     .option("--vllm-arg <arg...>", "vLLM: extra arguments passed through as they are")
     .option("--upstream-api-key <key>", "url: the API key the upstream server expects")
     .option(
+      "--workers <n>",
+      "url: gateway processes sharing the port, for upstreams that stream more tokens than one core carries (limits apply per process)",
+      parsePositiveIntegerOption("--workers"),
+      1,
+    )
+    .option(
       "--profile <name>",
       "model profile: deepseek-r1-distill, phi-3 or generic (default: from the model)",
       parseProfileOption,
@@ -201,6 +210,7 @@ Examples:
   servelab serve -m r1.gguf --parallel 8 --api-key secret
   servelab serve --engine vllm -m deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
   servelab serve --engine url:http://127.0.0.1:8080/v1   # gateway in front of llama-server
+  servelab serve --engine url:http://10.0.0.5:8000/v1 --host 0.0.0.0 --api-key secret --workers 4
 
 Then: curl http://127.0.0.1:8000/v1/chat/completions -H 'content-type: application/json' \\
         -d '{"messages":[{"role":"user","content":"What is 4*4?"}]}'`,
@@ -225,6 +235,14 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     throw new InvalidArgumentError("--api-key must not be empty");
   if (flags.auditLogText && flags.auditLog === undefined)
     throw new InvalidArgumentError("--audit-log-text needs --audit-log <file>");
+  if (flags.workers > 1 && !flags.engine.startsWith("url:"))
+    throw new InvalidArgumentError(
+      flags.engine === "vllm"
+        ? "--workers needs --engine url:...; vLLM scales its own API server (--vllm-arg --api-server-count N)"
+        : "--workers needs --engine url:...; the embedded engine holds the model in one process (use --parallel)",
+      { param: "workers" },
+    );
+  const worker = flags.workers > 1 && cluster.isWorker;
   const profileOptions = parseProfileOptions(flags.profileOption);
   const limits: Partial<ServerLimits> = {
     ...(flags.maxTokensCeiling === undefined ? {} : { maxTokensCeiling: flags.maxTokensCeiling }),
@@ -235,6 +253,21 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
       ? {}
       : { maxConcurrentPerClient: flags.maxConcurrentPerClient }),
   };
+  const wide = flags.host !== "127.0.0.1" && flags.host !== "localhost" && flags.host !== "::1";
+  if (wide && apiKey === undefined && !worker)
+    process.stderr.write(
+      `warning: listening on ${flags.host} without --api-key: anyone who can reach this machine can use the model\n`,
+    );
+  if (flags.workers > 1 && cluster.isPrimary) {
+    process.stderr.write(`starting ${flags.workers} gateway processes for ${flags.engine} ...\n`);
+    // Each worker runs this command line again (cluster.fork) and takes the branch below.
+    const code = await runPrimary({
+      workers: flags.workers,
+      shutdownGraceMs: flags.shutdownGrace,
+      stopWithParent: process.env.SERVELAB_STOP_WITH_PARENT === "1",
+    });
+    process.exit(code);
+  }
   const auditLog =
     flags.auditLog === undefined
       ? undefined
@@ -245,13 +278,18 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
   const engine = await createEngineFromSpec(flags, {
     onLog: verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   });
-  const wide = flags.host !== "127.0.0.1" && flags.host !== "localhost" && flags.host !== "::1";
-  if (wide && apiKey === undefined)
-    process.stderr.write(
-      `warning: listening on ${flags.host} without --api-key: anyone who can reach this machine can use the model\n`,
-    );
-  process.stderr.write(`loading ${flags.model ?? flags.engine} ...\n`);
+  if (!worker) process.stderr.write(`loading ${flags.model ?? flags.engine} ...\n`);
+  let stopping = false;
+  // In a worker of --workers: the primary prints the banner once, sums /metrics and says when to stop.
+  const started: { server?: Awaited<ReturnType<typeof startServer>> } = {};
+  const primary = worker
+    ? joinPrimary({
+        onStop: (reason) => stop(reason),
+        localMetrics: () => started.server?.metrics.render() ?? "",
+      })
+    : undefined;
   const server = await startServer({
+    ...(primary === undefined ? {} : { collectMetrics: primary.collectMetrics }),
     engine,
     host: flags.host,
     port: flags.port,
@@ -278,35 +316,42 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
         }
       : {}),
   });
-  let stopping = false;
-  const stop = (signal: string) => {
+  started.server = server;
+  function stop(signal: string): void {
     if (stopping) {
+      // A worker hears Ctrl-C from the terminal and its primary's stop message: one stop, not two.
+      if (worker) return;
       process.stderr.write(`${signal} again: exiting now\n`);
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(
-      `\n${signal}: stopping; in-flight requests get ${formatMs(flags.shutdownGrace)} (send it again to exit now)\n`,
-    );
+    if (!worker)
+      process.stderr.write(
+        `\n${signal}: stopping; in-flight requests get ${formatMs(flags.shutdownGrace)} (send it again to exit now)\n`,
+      );
+    // Told to stop before the server listened (a worker whose primary went away early).
+    const running = started.server;
+    if (running === undefined) process.exit(1);
     void (async () => {
       let code = 0;
       try {
-        const { drained, aborted } = await server.shutdown();
+        const { drained, aborted } = await running.shutdown();
         await engine.dispose();
         await auditLog?.close();
-        process.stderr.write(`stopped: ${drained} requests finished, ${aborted} aborted\n`);
+        if (primary !== undefined) await primary.stopped({ drained, aborted });
+        else process.stderr.write(`stopped: ${drained} requests finished, ${aborted} aborted\n`);
       } catch (err) {
         process.stderr.write(`error while stopping: ${err instanceof Error ? err.message : String(err)}\n`);
         code = 1;
       }
       process.exit(code);
     })();
-  };
+  }
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   // A parent that runs servers (servelab compare) sets this and holds our stdin open: when the parent
   // dies, even by SIGKILL, stdin ends and the server stops instead of living on as an orphan.
-  if (process.env.SERVELAB_STOP_WITH_PARENT === "1") {
+  if (process.env.SERVELAB_STOP_WITH_PARENT === "1" && !worker) {
     process.stdin.on("end", () => stop("parent gone"));
     process.stdin.on("error", () => stop("parent gone"));
     process.stdin.resume();
@@ -331,7 +376,8 @@ async function runServe(flags: ServeFlags, verbose: boolean): Promise<void> {
     `memory     ${stats.ramBytes === undefined ? "n/a" : `${formatBytes(stats.ramBytes)} RAM`}${stats.vramBytes === undefined ? "" : `, ${formatBytes(stats.vramBytes)} VRAM`}`,
     formatListening(server.address),
   ];
-  process.stdout.write(`${lines.join("\n")}\n`);
+  if (primary !== undefined) primary.ready(lines);
+  else process.stdout.write(`${lines.join("\n")}\n`);
   // Keep running until a signal stops the server.
   await new Promise<never>(() => {});
 }
