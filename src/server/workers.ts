@@ -68,7 +68,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     /** Workers not yet exited (cluster.workers keeps one until its channel closed too). */
     const running = new Set<Worker>();
     const fork = (): Worker => {
-      const worker = cluster.fork({ SERVELAB_WORKERS: String(options.workers) });
+      const worker = cluster.fork();
       running.add(worker);
       worker.on("message", (message: unknown) => onMessage(worker, message));
       worker.on("exit", (code, signal) => onExit(worker, code, signal));
@@ -153,8 +153,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       for (const gather of gathering.values())
         if (gather.waiting.delete(worker) && gather.waiting.size === 0) gather.done();
       if (stopping) return finishIfDone();
-      if (!wasReady) {
-        // It failed to start (it said why): the others cannot do better.
+      if (!wasReady && !announced) {
+        // One of the first failed to start (it said why): the others cannot do better.
         failedCode = code === null || code === 0 ? 1 : code;
         stopping = true;
         stopAll("a worker failed to start");

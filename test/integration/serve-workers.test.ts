@@ -152,6 +152,19 @@ describe("serve --workers (the gateway in several processes)", () => {
     for (const a of answers) expect(a.status).toBe(200);
   });
 
+  it("gives up, exit 1, when replacements keep dying (the upstream went away)", async () => {
+    const own = await startScriptedServer({ ttftMs: 5, itlMs: 2, outputTokens: 4 });
+    const started = run(["--engine", `url:${own.url}`, "--workers", "2"]);
+    await waitFor(() => /^workers +2 processes/m.test(started.stdout()) || undefined, 20_000, "the banner");
+    await own.close();
+    // The replacement cannot reach the upstream: it dies at start, and so does the next, up to a limit.
+    process.kill(childrenOf(started.child.pid!)[0]!, "SIGKILL");
+    expect(await started.exited).toBe(1);
+    expect(started.stderr()).toContain("starting another");
+    expect(started.stderr()).toContain("cannot reach the upstream server");
+    expect(started.stderr()).toContain("workers keep dying, stopping");
+  });
+
   it("leaves no worker behind when the primary is killed outright", async () => {
     const gateway = await startGateway(2);
     const workers = childrenOf(gateway.child.pid!);
