@@ -9,6 +9,7 @@
  *   npm run bench:gateway -- --workers 4 --pin          # the gateway in 4 processes (serve --workers), on 4 CPUs
  *   npm run bench:gateway -- --probe                    # + the gateway's own time on the first-token path
  *   npm run bench:gateway -- --relay                    # + a byte-copying TCP relay: the floor of any hop
+ *   npm run bench:gateway -- --minimal                  # + the least HTTP gateway in Node (node:http + undici)
  *   npm run bench:gateway -- --paired 300               # + added TTFT from 300 alternating requests
  *
  * The upstream is the scripted-timing server (its own process; every stream follows a fixed script of TTFT
@@ -35,6 +36,10 @@
  * --relay measures scripts/tcp-relay.mjs in front of the upstream the same way: a process that copies the
  * bytes both ways and does nothing else. What it adds (latency, CPU per token) is what putting any process
  * in the path costs on this machine; the gateway's figures above the relay's are its HTTP, SSE and JSON work.
+ *
+ * --minimal measures scripts/minimal-gateway.mjs the same way: node:http in, undici out, each chunk parsed
+ * and framed again, nothing else. Between the relay and the gateway, it splits the gateway's cost into what
+ * Node's HTTP stack and undici cost and what servelab's own layers do.
  *
  * --paired N, after the rounds: N cycles of one streamed request to each of direct and every target in
  * turn (order rotated), TTFT = send -> first bytes of a non-empty token; added TTFT is the median of the
@@ -74,6 +79,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "1" },
     probe: { type: "boolean", default: false },
     relay: { type: "boolean", default: false },
+    minimal: { type: "boolean", default: false },
     paired: { type: "string", default: "0" },
     quick: { type: "boolean", default: false },
     json: { type: "string" },
@@ -88,6 +94,7 @@ if (values.help) {
   [--workers N (the gateway runs as serve --workers N; with --pin it gets the last N CPUs; CPU figures sum its processes)]
   [--probe (the gateway's own time on the first-token path at concurrency 1; CPU figures then include it)]
   [--relay (also measure a byte-copying TCP relay in front of the upstream: the floor of any hop)]
+  [--minimal (also measure scripts/minimal-gateway.mjs: node:http + undici and nothing else)]
   [--paired N (added TTFT from N cycles of one request to direct and each target in turn; default 0: off)]`);
   process.exit(0);
 }
@@ -246,9 +253,29 @@ async function startRelay() {
   };
 }
 
-/** The processes measured against going direct: the gateway, the baseline build, the relay. */
+/** scripts/minimal-gateway.mjs in front of the upstream (--minimal). */
+async function startMinimal() {
+  const args = [path.join(root, "scripts/minimal-gateway.mjs"), "--to", direct];
+  const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once("line", (l) => resolve(l.trim()));
+    child.once("exit", (c) => reject(new Error(`the minimal gateway exited ${c}`)));
+  });
+  return {
+    name: "minimal",
+    url: `http://127.0.0.1:${port}/v1`,
+    child,
+    args,
+    probeFile: undefined,
+    probeRead: 0,
+  };
+}
+
+/** The processes measured against going direct: the gateway, the baseline build, the minimal gateway, the
+ * relay. */
 const gateways = [await startGateway("gateway", path.join(root, "dist/cli/index.js"))];
 if (baselineCli !== undefined) gateways.push(await startGateway("baseline", baselineCli));
+if (values.minimal) gateways.push(await startMinimal());
 if (values.relay) gateways.push(await startRelay());
 const targets = ["direct", ...gateways.map((g) => g.name)];
 
@@ -557,6 +584,7 @@ writeFileSync(
         workers,
         probe: values.probe,
         relay: values.relay,
+        minimal: values.minimal,
         pairedCycles,
       },
       commands: {
