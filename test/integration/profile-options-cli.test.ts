@@ -3,12 +3,11 @@
  * that loops: the option reaches the server, and a bad one stops serve with one line before it loads.
  * A served model takes a while to load in a fresh process on a busy machine: one load only.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { spawnCli } from "../helpers/cli.js";
 import { tinyModel } from "../helpers/models.js";
 
-const cli = join(import.meta.dirname, "../../dist/cli/index.js");
 let model: string;
 const children: ChildProcess[] = [];
 
@@ -20,40 +19,12 @@ afterEach(() => {
 });
 
 function serve(args: string[]) {
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      "serve",
-      "-m",
-      model,
-      "--port",
-      "0",
-      "--parallel",
-      "1",
-      "--threads",
-      "1",
-      "--ctx-size",
-      "256",
-      ...args,
-    ],
-    { env: { ...process.env, SERVELAB_API_KEY: "" }, stdio: ["ignore", "pipe", "pipe"] },
+  const started = spawnCli(
+    ["serve", "-m", model, "--port", "0", "--parallel", "1", "--threads", "1", "--ctx-size", "256", ...args],
+    { SERVELAB_API_KEY: "" },
   );
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", () => {
-      const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  url.catch(() => undefined);
-  return { url, exited, stderr: () => stderr };
+  children.push(started.child);
+  return { url: started.listening, exited: started.exited, stderr: started.stderr };
 }
 
 async function ask(url: string) {

@@ -2,15 +2,15 @@
  * `servelab serve` as a real child process (the built CLI, dist/): binding, API keys (flag, env,
  * file), CORS, the audit log, and graceful shutdown on SIGTERM and SIGINT.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { cliPath as cli, spawnCli } from "../helpers/cli.js";
 import { expectOpenAiErrorBody, rawRequest, sseData } from "../helpers/http.js";
 import { tinyModel } from "../helpers/models.js";
 
-const cli = join(import.meta.dirname, "../../dist/cli/index.js");
 // Long and never repeating (the R1 profile's repetition guard would cut a repeated text short).
 const longScript = Array.from({ length: 300 }, (_, i) => `n${(i * 7919) % 10007}`).join(" ");
 const dir = mkdtempSync(join(tmpdir(), "servelab-reliability-"));
@@ -34,39 +34,12 @@ interface Served {
 }
 
 async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      "serve",
-      "-m",
-      model,
-      "--port",
-      "0",
-      "--parallel",
-      "2",
-      "--threads",
-      "1",
-      "--ctx-size",
-      "1024",
-      ...args,
-    ],
-    { env: { ...process.env, SERVELAB_API_KEY: "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+  const started = spawnCli(
+    ["serve", "-m", model, "--port", "0", "--parallel", "2", "--threads", "1", "--ctx-size", "1024", ...args],
+    { SERVELAB_API_KEY: "", ...env },
   );
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (c: Buffer) => {
-      stdout += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) resolve(m[1]!);
-    });
-    void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+  children.push(started.child);
+  return { ...started, url: await started.listening };
 }
 
 /** Starts a streamed completion and resolves once its first event arrived; `rest` has the whole body. */

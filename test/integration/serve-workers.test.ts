@@ -3,14 +3,13 @@
  * share one port, /metrics sums them whichever answers, a worker that dies is replaced, and nothing is
  * left running after SIGTERM or after the primary is killed outright.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startScriptedServer, type ScriptedServer } from "../../src/bench/testing/scripted-server.js";
+import { spawnCli, type CliProcess } from "../helpers/cli.js";
 import { metricValue, rawRequest, sseData, waitFor } from "../helpers/http.js";
 
-const cli = join(import.meta.dirname, "../../dist/cli/index.js");
 let upstream: ScriptedServer;
 const children: ChildProcess[] = [];
 const spawned: number[] = [];
@@ -48,38 +47,18 @@ function alive(pid: number): boolean {
   }
 }
 
-interface Gateway {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
+type Gateway = CliProcess & { url: string };
 
-function run(args: string[]): Omit<Gateway, "url"> {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+function run(args: string[]): CliProcess {
+  const started = spawnCli(["serve", "--port", "0", ...args]);
+  children.push(started.child);
+  return started;
 }
 
 async function startGateway(workers: number): Promise<Gateway> {
   const started = run(["--engine", `url:${upstream.url}`, "--workers", String(workers)]);
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(started.stdout());
-      if (m && started.stdout().includes("workers ")) resolve(m[1]!);
-    };
-    started.child.stdout!.on("data", check);
-    void started.exited.then((code) => reject(new Error(`serve exited with ${code}: ${started.stderr()}`)));
-  });
-  // The banner prints once every worker serves.
+  // The primary prints the banner, "listening on" and "workers" lines in one write, once every worker serves.
+  const url = await started.listening;
   await waitFor(
     () => childrenOf(started.child.pid!).length === workers || undefined,
     20_000,
