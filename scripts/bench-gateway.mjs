@@ -235,48 +235,29 @@ function readProbe(gateway) {
 }
 
 const probeDir = values.probe ? mkdtempSync(path.join(os.tmpdir(), "servelab-probe-")) : "";
-/** Starts scripts/tcp-relay.mjs in front of the upstream. */
-async function startRelay() {
-  const args = [path.join(root, "scripts/tcp-relay.mjs"), "--to", new URL(direct).host];
+/** Starts a script of ours in front of the upstream (it prints its port on its first line): the relay,
+ * or the minimal gateway. */
+async function startInFront(name, args) {
   const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once("line", (l) => resolve(l.trim()));
-    child.once("exit", (c) => reject(new Error(`the relay exited ${c}`)));
+    child.once("exit", (c) => reject(new Error(`the ${name} process exited ${c}`)));
   });
-  return {
-    name: "relay",
-    url: `http://127.0.0.1:${port}/v1`,
-    child,
-    args,
-    probeFile: undefined,
-    probeRead: 0,
-  };
-}
-
-/** scripts/minimal-gateway.mjs in front of the upstream (--minimal). */
-async function startMinimal() {
-  const args = [path.join(root, "scripts/minimal-gateway.mjs"), "--to", direct];
-  const child = spawnNode(pinning?.gateway, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once("line", (l) => resolve(l.trim()));
-    child.once("exit", (c) => reject(new Error(`the minimal gateway exited ${c}`)));
-  });
-  return {
-    name: "minimal",
-    url: `http://127.0.0.1:${port}/v1`,
-    child,
-    args,
-    probeFile: undefined,
-    probeRead: 0,
-  };
+  return { name, url: `http://127.0.0.1:${port}/v1`, child, args, probeFile: undefined, probeRead: 0 };
 }
 
 /** The processes measured against going direct: the gateway, the baseline build, the minimal gateway, the
  * relay. */
 const gateways = [await startGateway("gateway", path.join(root, "dist/cli/index.js"))];
 if (baselineCli !== undefined) gateways.push(await startGateway("baseline", baselineCli));
-if (values.minimal) gateways.push(await startMinimal());
-if (values.relay) gateways.push(await startRelay());
+if (values.minimal)
+  gateways.push(
+    await startInFront("minimal", [path.join(root, "scripts/minimal-gateway.mjs"), "--to", direct]),
+  );
+if (values.relay)
+  gateways.push(
+    await startInFront("relay", [path.join(root, "scripts/tcp-relay.mjs"), "--to", new URL(direct).host]),
+  );
 const targets = ["direct", ...gateways.map((g) => g.name)];
 
 /** CPU time (user, system) a process and the processes it started (serve --workers) have used, in ms,

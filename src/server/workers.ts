@@ -75,17 +75,15 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       return worker;
     };
 
-    const live = (): Worker[] => [...running];
-
     const finishIfDone = (): void => {
-      if (live().length > 0) return;
+      if (running.size > 0) return;
       if (stopping && failedCode === 0)
         log(`stopped: ${totals.drained} requests finished, ${totals.aborted} aborted`);
       resolve(failedCode);
     };
 
     const stopAll = (reason: string): void => {
-      for (const worker of live()) if (worker.isConnected()) worker.send({ servelab: "stop", reason });
+      for (const worker of running) if (worker.isConnected()) worker.send({ servelab: "stop", reason });
     };
 
     const onMessage = (worker: Worker, message: unknown): void => {
@@ -133,7 +131,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     /** Asks every ready worker for its metrics and answers `asker` with their sum. */
     const gatherMetrics = (asker: Worker, askerId: number): void => {
       const id = nextMetricsId++;
-      const targets = live().filter((w) => ready.has(w) && w.isConnected());
+      const targets = [...ready].filter((w) => w.isConnected());
       const done = (): void => {
         clearTimeout(timer);
         const gather = gathering.get(id);
@@ -178,12 +176,12 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const stop = (reason: string): void => {
       if (stopping) {
         log(`${reason} again: exiting now`);
-        for (const worker of live()) worker.process.kill("SIGKILL");
+        for (const worker of running) worker.process.kill("SIGKILL");
         process.exit(1);
       }
       stopping = true;
       log(
-        `\n${reason}: stopping ${live().length} workers; in-flight requests get ${formatMs(options.shutdownGraceMs)} (send it again to exit now)`,
+        `\n${reason}: stopping ${running.size} workers; in-flight requests get ${formatMs(options.shutdownGraceMs)} (send it again to exit now)`,
       );
       stopAll(reason);
       finishIfDone();
